@@ -1,0 +1,3 @@
+from microhub.cli.main import main
+
+main()

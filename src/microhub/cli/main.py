@@ -1,0 +1,44 @@
+"""The ``microhub`` command group."""
+
+from __future__ import annotations
+
+import click
+
+from microhub import __version__
+from microhub.cli import audit, sales, setup
+
+EPILOG = """\b
+Every command takes --data DIR (or MICROHUB_DATA) and --json.
+Exit codes: 0 done, 1 a check failed, 2 bad input (nothing written),
+3 no usable hub, 4 storage failure.
+"""
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT, epilog=EPILOG)
+@click.version_option(__version__, prog_name="microhub")
+def cli() -> None:
+    """microhub: an offline-first point of sale with a signed, auditable journal.
+
+    \b
+    Start here:
+      microhub demo                     a demo hub with a catalog, and what to try
+      microhub init --data DIR          a new, empty hub
+    """
+
+
+cli.add_command(setup.init)
+cli.add_command(setup.catalog)
+cli.add_command(setup.demo)
+cli.add_command(sales.sell)
+cli.add_command(sales.refund)
+cli.add_command(sales.void)
+cli.add_command(sales.close_day)
+cli.add_command(audit.verify)
+cli.add_command(audit.verify_receipt)
+cli.add_command(audit.export)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,1 @@
+"""Cryptographic adapters: signing keys on disk and signature checks (via ``cryptography``)."""

@@ -1,0 +1,1 @@
+"""SQLite storage for the hub: one writer, WAL, durable commits, migrations from version 1."""

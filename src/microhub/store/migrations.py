@@ -1,0 +1,87 @@
+"""Schema migrations, applied in order and recorded in ``PRAGMA user_version``.
+
+Append a new script to ``MIGRATIONS`` to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+_V1 = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Public keys of every register that ever signed a record here (hub and devices).
+CREATE TABLE keys (
+    key_id     TEXT PRIMARY KEY,
+    alg        TEXT NOT NULL CHECK (alg IN ('ed25519', 'es256')),
+    public_key BLOB NOT NULL,
+    series     TEXT NOT NULL,
+    created    TEXT NOT NULL,
+    retired    TEXT
+);
+
+-- One row per register series: its chain head, so appends need no scan.
+CREATE TABLE series (
+    series         TEXT PRIMARY KEY,
+    register       TEXT NOT NULL,
+    kind           TEXT NOT NULL CHECK (kind IN ('hub', 'device')),
+    key_id         TEXT NOT NULL,
+    head_seq       INTEGER NOT NULL,
+    head_hash      TEXT NOT NULL,
+    head_totals    TEXT NOT NULL,
+    unsigned       TEXT NOT NULL DEFAULT '[]',
+    created        TEXT NOT NULL
+);
+
+CREATE TABLE journal (
+    id         INTEGER PRIMARY KEY,
+    series     TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    type       TEXT NOT NULL,
+    time       TEXT NOT NULL,
+    hash       TEXT NOT NULL,
+    signature  BLOB,
+    body       BLOB NOT NULL,
+    ref_series TEXT,
+    ref_seq    INTEGER
+);
+CREATE UNIQUE INDEX journal_series_seq ON journal (series, seq);
+CREATE INDEX journal_ref ON journal (ref_series, ref_seq) WHERE ref_series IS NOT NULL;
+CREATE INDEX journal_type ON journal (series, type, seq);
+
+-- The journal is append-only. (Someone with the file can drop these; the verifier still sees it.)
+CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+
+-- Every business write appends here in the same transaction; sync ships it.
+CREATE TABLE outbox (
+    hub_seq  INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    lane     TEXT NOT NULL CHECK (lane IN ('money', 'consent', 'content', 'telemetry')),
+    type     TEXT NOT NULL,
+    payload  BLOB NOT NULL,
+    hlc      TEXT NOT NULL,
+    schema   INTEGER NOT NULL,
+    created  TEXT NOT NULL
+);
+CREATE INDEX outbox_lane ON outbox (lane, hub_seq);
+
+CREATE TABLE catalog (
+    sku         TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    price       INTEGER NOT NULL,
+    tax_rate_bp INTEGER NOT NULL,
+    category    TEXT NOT NULL DEFAULT '',
+    tags        TEXT NOT NULL DEFAULT '[]',
+    stock       INTEGER,
+    active      INTEGER NOT NULL DEFAULT 1,
+    updated     TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
