@@ -10,12 +10,20 @@ from rich.console import Console
 
 from microhub.cli.common import EXIT_CHECK_FAILED, Out, hub_command, open_from
 from microhub.crypto.signing import key_id_for
+from microhub.domain.money import currency, format_minor
 from microhub.domain.verify import PublicKey
 from microhub.errors import ValidationError
 from microhub.exports.dsfinvk import export_dsfinvk
 from microhub.exports.jsonl import export_jsonl
 from microhub.services import audit
 from microhub.store import journal as journal_store
+
+
+def _amount(minor: int, code: str) -> str:
+    try:
+        return f"{format_minor(minor, currency(code))} {code}"
+    except ValidationError:
+        return f"{minor} minor units of {code}"
 
 
 @click.command()
@@ -98,7 +106,7 @@ def verify_receipt(data: Path, as_json: bool, payload: str, key_hex: str | None)
         result,
         lambda c: c.print(
             f"[green]genuine[/]: {receipt.number} ({receipt.type}) at {receipt.time}, "
-            f"total {receipt.gross} minor units {receipt.currency}, signed by key {receipt.key_id}"
+            f"total {_amount(receipt.gross, receipt.currency)}, signed by key {receipt.key_id}"
         ),
     )
 

@@ -87,9 +87,10 @@ class PricedLine:
     rate_bp: int
     discount: int  # line discount plus its share of the basket discount
     amount: int  # qty * unit - discount (negative on refunds)
+    of: int | None = None  # on refunds: index of the sold line this returns
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "sku": self.sku,
             "name": self.name,
             "qty": self.qty,
@@ -98,6 +99,9 @@ class PricedLine:
             "discount": self.discount,
             "amount": self.amount,
         }
+        if self.of is not None:
+            out["of"] = self.of
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PricedLine:
@@ -109,6 +113,7 @@ class PricedLine:
             rate_bp=data["rate_bp"],
             discount=data["discount"],
             amount=data["amount"],
+            of=data.get("of"),
         )
 
 
@@ -201,29 +206,22 @@ def refundable(
 ) -> dict[int, tuple[int, int]]:
     """Per sold line index: ``(qty already refunded, amount already refunded)`` (amount >= 0).
 
-    ``refunds`` are the line lists of earlier refund records, whose lines carry the index of the
-    sold line in ``sku`` order of appearance (see :func:`price_refund`).
+    ``refunds`` are the line lists of earlier refund records; each refund line's ``of`` is the
+    index of the sold line it returns (see :func:`price_refund`).
     """
     done: dict[int, tuple[int, int]] = dict.fromkeys(range(len(sold)), (0, 0))
     for refund_lines in refunds:
         for line in refund_lines:
-            index = _line_index(sold, line)
+            index = line.of if line.of is not None and 0 <= line.of < len(sold) else None
+            if index is None:
+                raise ValidationError(
+                    f"refund line {line.sku!r} matches no line of the sale",
+                    field="items",
+                    value=line.sku,
+                )
             qty, amount = done[index]
             done[index] = (qty + line.qty, amount - line.amount)
     return done
-
-
-def _line_index(sold: Sequence[PricedLine], line: PricedLine) -> int:
-    for index, candidate in enumerate(sold):
-        if (
-            candidate.sku == line.sku
-            and candidate.unit == line.unit
-            and candidate.rate_bp == line.rate_bp
-        ):
-            return index
-    raise ValidationError(
-        f"refund line {line.sku!r} matches no line of the sale", field="items", value=line.sku
-    )
 
 
 def price_refund(
@@ -287,6 +285,7 @@ def price_refund(
                     rate_bp=line.rate_bp,
                     discount=0,
                     amount=-amount,
+                    of=index,
                 )
             )
             left -= take
