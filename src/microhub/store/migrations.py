@@ -84,4 +84,74 @@ CREATE TABLE catalog (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Paired devices (phones and tablets), their pairing codes, the manager PIN and its rate limit,
+# walk-ins counted on devices, business issues found in device records, and clock skew seen.
+_V2_DEVICES = """
+CREATE TABLE devices (
+    device_id    TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    role         TEXT NOT NULL CHECK (role IN ('cashier', 'manager', 'creator')),
+    series       TEXT NOT NULL UNIQUE,
+    token_hash   TEXT UNIQUE,
+    key_id       TEXT,
+    pin_hash     TEXT,
+    created      TEXT NOT NULL,
+    paired       TEXT,
+    revoked      TEXT,
+    last_seen    TEXT,
+    last_upload  TEXT,
+    device_head  INTEGER NOT NULL DEFAULT 0,
+    skew_ms      INTEGER,
+    refused_after_revoke INTEGER NOT NULL DEFAULT 0
+);
+
+-- Only a hash of each pairing code is kept; a code works once and until it expires.
+CREATE TABLE pairing_codes (
+    code_hash TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES devices (device_id),
+    created   TEXT NOT NULL,
+    expires   TEXT NOT NULL,
+    used      TEXT
+);
+
+-- Wrong manager PINs per requesting device (rate limit).
+CREATE TABLE pin_failures (
+    device_id    TEXT PRIMARY KEY,
+    failures     INTEGER NOT NULL,
+    window_start TEXT NOT NULL,
+    locked_until TEXT
+);
+
+CREATE TABLE walkins (
+    walkin_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    time      TEXT NOT NULL,
+    count     INTEGER NOT NULL CHECK (count > 0),
+    received  TEXT NOT NULL
+);
+CREATE INDEX walkins_time ON walkins (time);
+
+-- Business issues in device records that were journaled anyway (the sale happened): for review.
+CREATE TABLE device_rejects (
+    id        INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    series    TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    code      TEXT NOT NULL,
+    field     TEXT NOT NULL,
+    message   TEXT NOT NULL,
+    received  TEXT NOT NULL,
+    resolved  TEXT
+);
+CREATE INDEX device_rejects_open ON device_rejects (resolved, id);
+
+-- Device clock readings against the hub's clock (recorded, never trusted for ordering).
+CREATE TABLE device_skew (
+    id        INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    observed  TEXT NOT NULL,
+    skew_ms   INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES)
