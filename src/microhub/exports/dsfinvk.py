@@ -91,7 +91,6 @@ _BON_TYP = {
     "void": "Beleg",
     "training": "AVTraining",
     "zero": "AVSonstige",
-    "close": "AVSonstige",
 }
 _ZAHLART = {"cash": "Bar", "tap": "Unbar", "invoice": "Keine"}
 
