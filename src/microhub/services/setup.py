@@ -14,6 +14,7 @@ from microhub.errors import ConfigurationError, Conflict
 from microhub.payments.registry import PaymentMethods, discover
 from microhub.services.context import Hub
 from microhub.services.journaling import append_record
+from microhub.services.vault import ensure_vault_keys
 from microhub.settings import SETTINGS_FILE, new_settings, write_settings
 from microhub.store import journal as journal_store
 from microhub.store.sqlite import Database
@@ -39,6 +40,7 @@ def init_hub(data_dir: Path, *, clock: Clock, values: Mapping[str, Any] | None =
             details={"data_dir": str(data_dir)},
         ) from None
     key = generate_key_file(data_dir / "keys")
+    ensure_vault_keys(data_dir / "keys")  # the vault's hub key and backup identity
     settings = new_settings(
         data_dir, hub_id=new_event_id(), signing_key=key.key_id, **dict(values or {})
     )

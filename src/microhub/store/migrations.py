@@ -154,4 +154,47 @@ CREATE TABLE device_skew (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES)
+_V3_VAULT = """
+-- The vault (see docs/vault.md). Personal fields are AES-GCM ciphertext under the person's key.
+CREATE TABLE people (
+    person_id TEXT PRIMARY KEY,
+    pseudonym TEXT NOT NULL UNIQUE,
+    created   TEXT NOT NULL,
+    confirmed TEXT,
+    erased    TEXT,
+    email     BLOB,
+    name      BLOB,
+    phone     BLOB
+);
+
+-- Per-person keys, wrapped by the hub key, apart from the data. Deleting a row erases the person.
+CREATE TABLE person_keys (
+    person_id  TEXT PRIMARY KEY,
+    hub_key_id TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    created    TEXT NOT NULL
+);
+
+-- Keyed blind index (HMAC-SHA256) for look-ups by email; never plaintext.
+CREATE TABLE person_index (
+    kind      TEXT NOT NULL,
+    digest    BLOB NOT NULL,
+    person_id TEXT NOT NULL,
+    PRIMARY KEY (kind, digest)
+);
+CREATE INDEX person_index_person ON person_index (person_id);
+
+-- Signed consent grants and withdrawals (JWS); withdraw wins ties.
+CREATE TABLE consents (
+    receipt_id TEXT PRIMARY KEY,
+    person_id  TEXT NOT NULL,
+    purpose    TEXT NOT NULL,
+    kind       TEXT NOT NULL CHECK (kind IN ('grant', 'withdraw')),
+    at         INTEGER NOT NULL,
+    token      TEXT NOT NULL,
+    created    TEXT NOT NULL
+);
+CREATE INDEX consents_person ON consents (person_id, purpose, at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES, _V3_VAULT)
