@@ -197,4 +197,43 @@ CREATE TABLE consents (
 CREATE INDEX consents_person ON consents (person_id, purpose, at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES, _V3_VAULT)
+# Sync state on the hub (issue 4): the joined cloud, one cursor per lane, the cloud's signed
+# series anchors, and the configuration pull cursor. Cursors only move forward.
+_V4_SYNC = """
+CREATE TABLE sync_peer (
+    id               INTEGER PRIMARY KEY CHECK (id = 1),
+    cloud_url        TEXT NOT NULL,
+    org_id           TEXT NOT NULL,
+    hub_name         TEXT NOT NULL,
+    transport_key    TEXT NOT NULL,
+    cloud_key_id     TEXT NOT NULL,
+    cloud_public_key BLOB NOT NULL,
+    joined           TEXT NOT NULL,
+    clock_offset_ms  INTEGER NOT NULL DEFAULT 0,
+    config_cursor    INTEGER NOT NULL DEFAULT 0,
+    last_attempt     TEXT,
+    last_success     TEXT,
+    last_error       TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    failures         INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sync_lanes (
+    lane         TEXT PRIMARY KEY CHECK (lane IN ('money', 'consent', 'content', 'telemetry')),
+    cursor       INTEGER NOT NULL DEFAULT 0,
+    last_success TEXT,
+    events_sent  INTEGER NOT NULL DEFAULT 0,
+    bytes_sent   INTEGER NOT NULL DEFAULT 0,
+    rejects      INTEGER NOT NULL DEFAULT 0,
+    alarms       INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE sync_anchors (
+    series       TEXT PRIMARY KEY,
+    seq          INTEGER NOT NULL,
+    hash         TEXT NOT NULL,
+    signature    TEXT NOT NULL,
+    cloud_key_id TEXT NOT NULL,
+    received     TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES, _V3_VAULT, _V4_SYNC)
