@@ -6,6 +6,8 @@ import click
 
 from microhub import __version__
 from microhub.cli import audit, sales, setup
+from microhub.cli import device as device_cli
+from microhub.cli import serve as serve_cli
 
 EPILOG = """\b
 Every command takes --data DIR (or MICROHUB_DATA) and --json.
@@ -38,6 +40,8 @@ cli.add_command(sales.close_day)
 cli.add_command(audit.verify)
 cli.add_command(audit.verify_receipt)
 cli.add_command(audit.export)
+cli.add_command(serve_cli.serve)
+cli.add_command(device_cli.device)
 
 
 def main() -> None:

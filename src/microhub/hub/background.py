@@ -1,0 +1,62 @@
+"""Background tasks that ``microhub serve`` runs beside the web app, for as long as it serves.
+
+Other parts of microhub (sync to the cloud, the battery watcher, the backup scheduler) plug in
+here. A task is an async callable ``task(hub, stop)`` that runs until ``stop`` (an
+``asyncio.Event``) is set and then returns promptly; it must not raise for transient failures
+(log them and retry). Register it by appending to :data:`BACKGROUND_TASKS`, e.g. from the
+composition in ``microhub.cli.serve``::
+
+    from microhub.hub.background import BACKGROUND_TASKS
+    BACKGROUND_TASKS.append(lambda hub, stop: run_sync_loop(hub, stop=stop))
+
+On shutdown the server sets ``stop``, waits up to ``STOP_GRACE_S`` for every task, then cancels
+the rest, and only then closes the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeAlias
+
+from microhub.services.context import Hub
+
+__all__ = ["BACKGROUND_TASKS", "STOP_GRACE_S", "BackgroundTask", "start_all", "stop_all"]
+
+BackgroundTask: TypeAlias = Callable[[Hub, asyncio.Event], Awaitable[None]]
+
+BACKGROUND_TASKS: list[BackgroundTask] = []
+STOP_GRACE_S = 10.0
+
+log = logging.getLogger("microhub.hub")
+
+
+def start_all(
+    hub: Hub, tasks: list[BackgroundTask] | None = None
+) -> tuple[asyncio.Event, list[asyncio.Task[None]]]:
+    """Start ``tasks`` (default: :data:`BACKGROUND_TASKS`); return the stop event and tasks."""
+    stop = asyncio.Event()
+    running = []
+    for task in BACKGROUND_TASKS if tasks is None else tasks:
+
+        async def guarded(task: BackgroundTask = task) -> None:
+            try:
+                await task(hub, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %r stopped with an error", task)
+
+        running.append(asyncio.create_task(guarded()))
+    return stop, running
+
+
+async def stop_all(stop: asyncio.Event, running: list[asyncio.Task[None]]) -> None:
+    stop.set()
+    if not running:
+        return
+    _done, pending = await asyncio.wait(running, timeout=STOP_GRACE_S)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
