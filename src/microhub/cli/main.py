@@ -8,6 +8,7 @@ from microhub import __version__
 from microhub.cli import audit, sales, setup
 from microhub.cli import device as device_cli
 from microhub.cli import serve as serve_cli
+from microhub.cli.power import power
 
 EPILOG = """\b
 Every command takes --data DIR (or MICROHUB_DATA) and --json.
@@ -42,6 +43,7 @@ cli.add_command(audit.verify_receipt)
 cli.add_command(audit.export)
 cli.add_command(serve_cli.serve)
 cli.add_command(device_cli.device)
+cli.add_command(power)
 
 
 def main() -> None:
