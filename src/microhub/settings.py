@@ -66,6 +66,14 @@ class Settings:
     timezone: str = "UTC"
     signing_key: str = ""  # key id of the hub register's current signing key
     payments: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The vault (docs/vault.md): scheduled backups and retention.
+    backup_targets: tuple[str, ...] = ()  # folders or s3://BUCKET/PREFIX, each may add ?ttl=48h
+    backup_recipients: tuple[str, ...] = ()  # extra age recipients (offline recovery keys)
+    backup_ttl_hours: int = 168  # backups older than this are pruned from a target
+    backup_interval_minutes: int = 360  # how often `serve` backs up to every target
+    retention_personal_hours: int = 72  # personal fields purged this long after cloud confirmed
+    retention_media_days: int = 7  # the local media cache (DATA/cache/media) is kept this long
+    retention_interval_minutes: int = 60  # how often `serve` runs the retention policy
 
     @property
     def database(self) -> Path:

@@ -8,6 +8,7 @@ from microhub import __version__
 from microhub.cli import audit, sales, setup
 from microhub.cli import device as device_cli
 from microhub.cli import serve as serve_cli
+from microhub.cli import vault as vault_cli
 from microhub.cli.power import power
 
 EPILOG = """\b
@@ -41,6 +42,12 @@ cli.add_command(sales.close_day)
 cli.add_command(audit.verify)
 cli.add_command(audit.verify_receipt)
 cli.add_command(audit.export)
+cli.add_command(vault_cli.key)
+cli.add_command(vault_cli.consent)
+cli.add_command(vault_cli.forget)
+cli.add_command(vault_cli.backup)
+cli.add_command(vault_cli.restore)
+cli.add_command(vault_cli.retention)
 cli.add_command(serve_cli.serve)
 cli.add_command(device_cli.device)
 cli.add_command(power)

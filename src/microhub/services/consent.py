@@ -84,8 +84,17 @@ def _services(purpose: str, consent_type: str) -> list[dict[str, Any]]:
     ]
 
 
-def _base_claims(hub: Hub, *, at: int, receipt_id: str, pseudonym: str, jurisdiction: str,
-                 collection_method: str, policy_url: str, language: str) -> dict[str, Any]:  # fmt: skip
+def _base_claims(
+    hub: Hub,
+    *,
+    at: int,
+    receipt_id: str,
+    pseudonym: str,
+    jurisdiction: str,
+    collection_method: str,
+    policy_url: str,
+    language: str,
+) -> dict[str, Any]:
     return {
         "version": rules.KANTARA_VERSION,
         "jurisdiction": jurisdiction,
@@ -130,17 +139,32 @@ def record_consent(
             hub, conn, key, email=email, name=name, phone=phone
         )
         claims = _base_claims(
-            hub, at=at, receipt_id=receipt_id, pseudonym=pseudonym, jurisdiction=jurisdiction,
-            collection_method=collection_method, policy_url=policy_url, language=language,
-        )  # fmt: skip
+            hub,
+            at=at,
+            receipt_id=receipt_id,
+            pseudonym=pseudonym,
+            jurisdiction=jurisdiction,
+            collection_method=collection_method,
+            policy_url=policy_url,
+            language=language,
+        )
         claims |= {
             "event": "consent.granted",
             "services": _services(purpose, "EXPLICIT"),
             "noticeHash": rules.notice_hash(notice),
         }
         token = rules.sign_token(claims, private_pem=pem, key_id=hub.settings.signing_key)
-        _store(hub, conn, person_id=person_id, purpose=purpose, kind="grant", at=at,
-               receipt_id=receipt_id, token=token, claims=claims)  # fmt: skip
+        _store(
+            hub,
+            conn,
+            person_id=person_id,
+            purpose=purpose,
+            kind="grant",
+            at=at,
+            receipt_id=receipt_id,
+            token=token,
+            claims=claims,
+        )
     return {
         "token": token,
         "consentReceiptID": receipt_id,
@@ -164,24 +188,42 @@ def withdraw_consent(
     with hub.db.write() as conn:
         person_id = people.find_person(conn, key, email=email)
         if person_id is None:
-            raise NotFound("no consent from that email is stored here", code="unknown_person",
-                           details={"field": "email"})  # fmt: skip
+            raise NotFound(
+                "no consent from that email is stored here",
+                code="unknown_person",
+                details={"field": "email"},
+            )
         grant = vault_service.consent_in_force(conn, person_id, purpose)
         pseudonym = conn.execute(
             "SELECT pseudonym FROM people WHERE person_id = ?", (person_id,)
         ).fetchone()[0]
         claims = _base_claims(
-            hub, at=at, receipt_id=receipt_id, pseudonym=pseudonym, jurisdiction="EU",
-            collection_method="withdrawal", policy_url="", language="en",
-        )  # fmt: skip
+            hub,
+            at=at,
+            receipt_id=receipt_id,
+            pseudonym=pseudonym,
+            jurisdiction="EU",
+            collection_method="withdrawal",
+            policy_url="",
+            language="en",
+        )
         claims |= {
             "event": "consent.withdrawn",
             "services": _services(purpose, "WITHDRAWN"),
             "withdraws": grant.receipt_id if grant else None,
         }
         token = rules.sign_token(claims, private_pem=pem, key_id=hub.settings.signing_key)
-        _store(hub, conn, person_id=person_id, purpose=purpose, kind="withdraw", at=at,
-               receipt_id=receipt_id, token=token, claims=claims)  # fmt: skip
+        _store(
+            hub,
+            conn,
+            person_id=person_id,
+            purpose=purpose,
+            kind="withdraw",
+            at=at,
+            receipt_id=receipt_id,
+            token=token,
+            claims=claims,
+        )
     return {
         "token": token,
         "consentReceiptID": receipt_id,
@@ -201,8 +243,10 @@ def verify_consent(hub: Hub, *, token: str) -> dict[str, Any]:
     if public is None or public.alg != "ed25519":
         raise ValidationError(
             "the consent token was not signed by a key of this hub",
-            field="token", value=None, code="bad_consent_token",
-        )  # fmt: skip
+            field="token",
+            value=None,
+            code="bad_consent_token",
+        )
     claims = rules.verify_token(token, public_raw=public.raw)
     purposes = [p["purpose"] for s in claims.get("services", []) for p in s.get("purposes", [])]
     row = conn.execute(

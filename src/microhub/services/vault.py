@@ -17,6 +17,8 @@ Rules:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,13 @@ __all__ = [
     "hub_key",
     "key_info",
     "lookup_person",
+    "mark_cloud_confirmed",
     "record_analytics",
     "remember_person",
     "replace_hub_key",
     "require_consent",
     "rotate_key",
+    "shred",
 ]
 
 META_KEY_ID = "vault_hub_key_id"
@@ -103,11 +107,11 @@ def replace_hub_key(
     *,
     passphrase: str | None,
     new_passphrase: str | None,
-    erase: str | None = None,
+    erase: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Generate a new hub key and re-wrap every person key under it (data is not re-encrypted).
 
-    ``erase``: a person id to crypto-shred in the same transaction. Crash-safe: see
+    ``erase``: person ids to crypto-shred in the same transaction. Crash-safe: see
     :mod:`microhub.vault.keys`."""
     old = hub_key(hub, passphrase=passphrase)
     new = keys.new_hub_key()
@@ -115,13 +119,18 @@ def replace_hub_key(
     keys.write_hub_key_file(key_dir, new, passphrase=new_passphrase, next_=True)
     now = format_time(hub.clock.now())
     with hub.db.write() as conn:
-        if erase is not None:
-            people.delete_person_key(conn, person_id=erase, when=now)
+        for person_id in erase:
+            people.delete_person_key(conn, person_id=person_id, when=now)
             pseudonym = conn.execute(
-                "SELECT pseudonym FROM people WHERE person_id = ?", (erase,)
+                "SELECT pseudonym FROM people WHERE person_id = ?", (person_id,)
             ).fetchone()[0]
-            _event(hub, conn, lane="consent", event_type="person.erased",
-                   payload={"piiPrincipalId": pseudonym, "erased": now})  # fmt: skip
+            _event(
+                hub,
+                conn,
+                lane="consent",
+                event_type="person.erased",
+                payload={"piiPrincipalId": pseudonym, "erased": now},
+            )
         rewrapped = people.rewrap_all(conn, old, new)
         _set_meta_key_id(conn, new.key_id)
     keys.promote_next(key_dir)
@@ -132,6 +141,18 @@ def replace_hub_key(
         "wrap": "argon2id" if new_passphrase is not None else "file",
         "rewrapped": rewrapped,
     }
+
+
+def shred(hub: Hub, *, person_ids: Sequence[str], passphrase: str | None) -> dict[str, Any]:
+    """Crypto-shred ``person_ids`` and replace the hub key, keeping its kind of wrapping."""
+    hub_key(hub, passphrase=passphrase)
+    wrap = keys.read_key_file_info(hub.settings.key_dir)["wrap"]
+    return replace_hub_key(
+        hub,
+        passphrase=passphrase,
+        new_passphrase=passphrase if wrap == "argon2id" else None,
+        erase=person_ids,
+    )
 
 
 def rotate_key(
@@ -182,9 +203,13 @@ def upsert_person(
         person_id = hub.new_event_id()
         pseudonym = f"urn:microhub:person:{hub.new_event_id()}"
         people.insert_person(
-            conn, key, person_id=person_id, pseudonym=pseudonym,
-            created=format_time(hub.clock.now()), fields=fields,
-        )  # fmt: skip
+            conn,
+            key,
+            person_id=person_id,
+            pseudonym=pseudonym,
+            created=format_time(hub.clock.now()),
+            fields=fields,
+        )
         return person_id, pseudonym
     person_key = people.person_key(conn, key, person_id)
     if person_key is None:
@@ -226,15 +251,12 @@ def forget(hub: Hub, *, email: str, passphrase: str | None = None) -> dict[str, 
     normal = people.normalise_email(email)
     person_id = people.find_person(hub.db.connection, key, email=normal)
     if person_id is None:
-        raise NotFound("no person with that email is stored here", code="unknown_person",
-                       details={"field": "email"})  # fmt: skip
-    wrap = keys.read_key_file_info(hub.settings.key_dir)["wrap"]
-    result = replace_hub_key(
-        hub,
-        passphrase=passphrase,
-        new_passphrase=passphrase if wrap == "argon2id" else None,
-        erase=person_id,
-    )
+        raise NotFound(
+            "no person with that email is stored here",
+            code="unknown_person",
+            details={"field": "email"},
+        )
+    result = shred(hub, person_ids=[person_id], passphrase=passphrase)
     pseudonym = hub.db.connection.execute(
         "SELECT pseudonym FROM people WHERE person_id = ?", (person_id,)
     ).fetchone()[0]
@@ -298,3 +320,17 @@ def record_analytics(
     with hub.db.write() as conn:
         _event(hub, conn, lane="telemetry", event_type="analytics.recorded", payload=payload)
     return payload
+
+
+def mark_cloud_confirmed(hub: Hub, *, pseudonyms: Sequence[str], at: datetime | None = None) -> int:
+    """Record that the cloud holds these people's data (sync calls this when acknowledged);
+    retention purges their fields from the hub ``retention_personal_hours`` later."""
+    when = format_time(at or hub.clock.now())
+    with hub.db.write() as conn:
+        count = 0
+        for pseudonym in pseudonyms:
+            count += conn.execute(
+                "UPDATE people SET confirmed = ? WHERE pseudonym = ? AND confirmed IS NULL",
+                (when, pseudonym),
+            ).rowcount
+    return count

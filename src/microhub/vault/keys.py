@@ -113,9 +113,14 @@ def _unb64(text: Any, *, path: Path) -> bytes:
 
 def _kek(passphrase: str, salt: bytes, t: int, m: int, p: int) -> bytes:
     return hash_secret_raw(
-        passphrase.encode("utf-8"), salt, time_cost=t, memory_cost=m, parallelism=p,
-        hash_len=32, type=Type.ID,
-    )  # fmt: skip
+        passphrase.encode("utf-8"),
+        salt,
+        time_cost=t,
+        memory_cost=m,
+        parallelism=p,
+        hash_len=32,
+        type=Type.ID,
+    )
 
 
 def _encode(key: HubKey, passphrase: str | None) -> bytes:
@@ -236,9 +241,11 @@ def _decode(path: Path, passphrase: str | None) -> HubKey:
             raise ConfigurationError(f"{path} is damaged", code="bad_hub_key") from None
         except InvalidTag:
             raise ValidationError(
-                "wrong passphrase for the hub key", field="passphrase", value=None,
+                "wrong passphrase for the hub key",
+                field="passphrase",
+                value=None,
                 code="wrong_passphrase",
-            ) from None  # fmt: skip
+            ) from None
         key = HubKey(secret)
     else:
         raise ConfigurationError(f"{path}: unknown wrapping {wrap!r}", code="bad_hub_key")

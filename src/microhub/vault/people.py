@@ -77,9 +77,11 @@ def normalise_email(email: str) -> str:
     if len(value) > 254 or not _EMAIL.match(value):
         # Never echo the value: it is personal data.
         raise ValidationError(
-            "not an email address (expected name@domain.tld)", field="email", value=None,
+            "not an email address (expected name@domain.tld)",
+            field="email",
+            value=None,
             code="bad_email",
-        )  # fmt: skip
+        )
     return value
 
 

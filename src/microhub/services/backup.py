@@ -1,0 +1,196 @@
+"""Backup and restore use cases, and the backup scheduler ``serve`` runs.
+
+* ``backup`` writes one age file to a target: a tar of a consistent SQLite snapshot (taken with
+  the online backup API while the hub keeps selling), the signing keys, the creator asset store
+  and a manifest of SHA-256 hashes — encrypted to the hub's backup identity and to every
+  recipient given (offline recovery keys). Then it prunes this hub's backups older than the
+  target's TTL.
+* ``restore`` unpacks into a staging folder next to the new data folder, checks the manifest,
+  and only then renames it into place. It never writes into an existing hub.
+* Immediate replication of refund and dispute records is not done here: they are ``money``-lane
+  outbox events, and the sync lanes ship those first. Backups are the second line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from microhub.domain.journal import format_time
+from microhub.errors import Conflict, MicrohubError, ValidationError
+from microhub.services.context import Hub
+from microhub.vault import archive, keys
+from microhub.vault.targets import BackupTarget, S3Target, backup_name, parse_target
+
+__all__ = ["backup", "prune", "restore", "run_backup_scheduler"]
+
+log = logging.getLogger("microhub.vault")
+
+
+def _recipients(hub: Hub, extra: Sequence[str]) -> list[str]:
+    found = [keys.create_backup_identity(hub.settings.key_dir)]
+    for value in [*hub.settings.backup_recipients, *extra]:
+        if value.strip() not in found:
+            found.append(value.strip())
+    return found
+
+
+def prune(
+    target: BackupTarget,
+    *,
+    hub_id: str,
+    ttl: timedelta,
+    now: datetime,
+    keep: str = "",
+    dry_run: bool = False,
+) -> list[str]:
+    """Delete this hub's backups on ``target`` older than ``ttl`` (never ``keep``)."""
+    gone = []
+    for stored in target.list():
+        if stored.hub_id == hub_id and stored.name != keep and stored.created < now - ttl:
+            if not dry_run:
+                target.delete(stored.name)
+            gone.append(stored.name)
+    return gone
+
+
+def backup(hub: Hub, *, to: str, recipients: Sequence[str] = ()) -> dict[str, Any]:
+    """Write one encrypted backup to ``to`` (a folder or ``s3://BUCKET/PREFIX``, optional
+    ``?ttl=48h``) and prune the expired ones. Returns what was written."""
+    spec = parse_target(to, default_ttl=timedelta(hours=hub.settings.backup_ttl_hours))
+    public = _recipients(hub, recipients)
+    parsed = archive.parse_recipients(public)
+    data_dir = hub.settings.data_dir
+    tmp = data_dir / "tmp"
+    tmp.mkdir(mode=0o700, exist_ok=True)
+    snapshot = tmp / f"snapshot-{secrets.token_hex(6)}.sqlite"
+    now = hub.clock.now()
+    name = _name(hub, now)
+    manifests: list[archive.Manifest] = []
+    try:
+        archive.snapshot_database(hub.settings.database, snapshot)
+
+        def write(out: BinaryIO) -> None:
+            manifests.append(
+                archive.write_archive(
+                    data_dir=data_dir,
+                    snapshot=snapshot,
+                    out=out,
+                    recipients=parsed,
+                    hub_id=hub.settings.hub_id,
+                    created=format_time(now),
+                )
+            )
+
+        size = spec.target.put(name, write)
+    finally:
+        snapshot.unlink(missing_ok=True)
+    pruned = (
+        prune(spec.target, hub_id=hub.settings.hub_id, ttl=spec.ttl, now=now, keep=name)
+        if spec.ttl is not None
+        else []
+    )
+    manifest = manifests[0]
+    return {
+        "target": spec.target.url,
+        "name": name,
+        "size": size,
+        "members": len(manifest.members),
+        "plain_bytes": manifest.total_bytes,
+        "recipients": public,
+        "ttl_hours": spec.ttl.total_seconds() / 3600 if spec.ttl else None,
+        "pruned": pruned,
+        "created": format_time(now),
+    }
+
+
+def _name(hub: Hub, now: datetime) -> str:
+    return backup_name(hub.settings.hub_id, now)
+
+
+def _open_source(source: str) -> Any:
+    if source.startswith("s3://"):
+        bucket, _, rest = source[len("s3://") :].partition("/")
+        prefix, _, name = rest.rpartition("/")
+        return S3Target(bucket, prefix, endpoint=os.environ.get("AWS_ENDPOINT_URL")).open(name)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise ValidationError("no such backup file", field="from", value=source, code="no_backup")
+    return open(path, "rb")
+
+
+def restore(
+    *, source: str, data_dir: Path, identity: Path, hub_key_file: Path | None = None
+) -> dict[str, Any]:
+    """Restore the backup ``source`` into the new folder ``data_dir``; see the module docstring.
+
+    ``hub_key_file``: the old hub's ``keys/hub.key``, so personal fields stay readable. Without
+    it the restored hub has its journal, catalog, consents and assets, and its personal fields
+    stay sealed until that file is copied to ``DATA/keys/hub.key``."""
+    if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
+        raise Conflict(
+            f"{data_dir} exists and is not empty: restore only into a new folder",
+            code="hub_exists",
+            details={"data_dir": str(data_dir)},
+        )
+    identities = keys.load_backup_identity(identity)
+    key_info = None
+    if hub_key_file is not None:
+        if hub_key_file.name != keys.HUB_KEY_FILE:
+            raise ValidationError(
+                "--hub-key must name a hub.key file", field="hub_key", value=str(hub_key_file)
+            )
+        key_info = keys.read_key_file_info(hub_key_file.parent)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = data_dir.parent / f".{data_dir.name}.restoring-{secrets.token_hex(4)}"
+    staging.mkdir(mode=0o700)
+    try:
+        with _open_source(source) as handle:
+            manifest = archive.read_archive(source=handle, identities=identities, dest=staging)
+        key_dir = staging / "keys"
+        key_dir.mkdir(mode=0o700, exist_ok=True)
+        if hub_key_file is not None:
+            shutil.copyfile(hub_key_file, key_dir / keys.HUB_KEY_FILE)
+            os.chmod(key_dir / keys.HUB_KEY_FILE, 0o600)
+        keys.create_backup_identity(key_dir)
+        if data_dir.exists():
+            data_dir.rmdir()
+        staging.rename(data_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return {
+        "data_dir": str(data_dir),
+        "hub_id": manifest.get("hub_id"),
+        "created": manifest.get("created"),
+        "members": len(manifest.get("members", [])),
+        "plain_bytes": sum(int(m["size"]) for m in manifest.get("members", [])),
+        "hub_key": "restored" if key_info else "absent",
+    }
+
+
+async def run_backup_scheduler(
+    hub: Hub, *, stop: asyncio.Event, interval: float | None = None
+) -> None:
+    """Back up to every ``backup_targets`` entry now and then every ``backup_interval_minutes``
+    until ``stop`` is set. A failing target is logged and retried next time; it never stops
+    the server."""
+    period = interval if interval is not None else hub.settings.backup_interval_minutes * 60.0
+    while not stop.is_set():
+        for target in hub.settings.backup_targets:
+            try:
+                result = await asyncio.to_thread(backup, hub, to=target)
+                log.info("backup %s written to %s", result["name"], result["target"])
+            except (MicrohubError, OSError) as exc:
+                log.warning("backup to %s failed: %s", target, exc)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=period)
+        except TimeoutError:
+            continue
