@@ -9,7 +9,10 @@ from microhub.cli import audit, sales, setup
 from microhub.cli import device as device_cli
 from microhub.cli import serve as serve_cli
 from microhub.cli import vault as vault_cli
+from microhub.cli.cloud import cloud as cloud_cli
 from microhub.cli.power import power
+from microhub.cli.sync import join as join_cli
+from microhub.cli.sync import sync as sync_cli
 
 EPILOG = """\b
 Every command takes --data DIR (or MICROHUB_DATA) and --json.
@@ -51,6 +54,9 @@ cli.add_command(vault_cli.retention)
 cli.add_command(serve_cli.serve)
 cli.add_command(device_cli.device)
 cli.add_command(power)
+cli.add_command(cloud_cli)
+cli.add_command(join_cli)
+cli.add_command(sync_cli)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from microhub.domain.verify import Finding, PublicKey, check_order, verify_serie
 from microhub.errors import NotFound, ValidationError
 from microhub.services.context import Hub
 from microhub.store import journal as journal_store
+from microhub.sync.anchors import truncation_findings
 
 __all__ = ["SeriesReport", "VerifyReport", "verify_journal", "verify_receipt"]
 
@@ -85,6 +86,13 @@ def verify_journal(hub: Hub, *, max_findings: int = 10_000) -> VerifyReport:
                     report.findings.append(finding)
             report.findings.sort(key=lambda f: (f.seq, f.kind))
             reports.append(report)
+        # Cloud anchors (issue 4): a tail cut off after the cloud saw it is "truncated".
+        for finding in truncation_findings(conn, hub_id=hub.settings.hub_id):
+            found = next((r for r in reports if r.series == finding.series), None)
+            if found is None:
+                found = SeriesReport(finding.series)
+                reports.append(found)
+            found.findings.append(finding)
     return VerifyReport(reports)
 
 
