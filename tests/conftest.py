@@ -76,8 +76,11 @@ def cli_proc() -> Any:
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> CliResult:
         proc = subprocess.run(
             [sys.executable, "-m", "microhub", *args],
-            capture_output=True, text=True, timeout=timeout,
-            env={**os.environ, **(env or {})}, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, **(env or {})},
+            check=False,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -29,6 +31,7 @@ __all__ = [
     "FileSigner",
     "Signer",
     "check_signature",
+    "check_signatures",
     "generate_key_file",
     "key_id_for",
     "load_public_key",
@@ -140,3 +143,22 @@ def check_signature(key: PublicKey, message: bytes, signature: bytes) -> bool:
     except (InvalidSignature, ValueError, SigningError):
         return False
     return True
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def check_signatures(jobs: Sequence[tuple[PublicKey, bytes, bytes]]) -> list[bool]:
+    """Check many signatures, in parallel threads (``cryptography`` releases the GIL)."""
+    global _POOL
+    workers = min(8, os.cpu_count() or 1)
+    if len(jobs) < 64 or workers == 1:
+        return [check_signature(k, m, s) for k, m, s in jobs]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="verify")
+    size = -(-len(jobs) // workers)
+    chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+    results: list[bool] = []
+    for part in _POOL.map(lambda chunk: [check_signature(k, m, s) for k, m, s in chunk], chunks):
+        results.extend(part)
+    return results

@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from microhub.domain.journal import GENESIS, MONEY_TYPES, Totals, summary
 
 __all__ = [
     "FINDING_KINDS",
+    "BatchSignatureCheck",
     "Finding",
     "PublicKey",
     "SignatureCheck",
@@ -134,14 +135,82 @@ def _add_up(body: Mapping[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _SigJob:
+    """A signature to check; findings after it in the same record depend on its result."""
+
+    key: PublicKey
+    message: bytes
+    signature: bytes
+    intact: bool
+    seq: int
+
+
+BatchSignatureCheck = Callable[[Sequence[tuple[PublicKey, bytes, bytes]]], Sequence[bool]]
+
+
 def verify_series(
     series: str,
     rows: Iterable[StoredRecord],
     *,
     pinned: Mapping[str, PublicKey],
     check_signature: SignatureCheck,
+    check_many: BatchSignatureCheck | None = None,
+    batch: int = 1024,
 ) -> Iterator[Finding]:
-    """Verify one series. ``rows`` must come in ``(seq, storage order)`` order."""
+    """Verify one series. ``rows`` must come in ``(seq, storage order)`` order.
+
+    Signatures are checked ``batch`` records at a time through ``check_many`` (which may check
+    them in parallel) or, without it, one by one with ``check_signature``. Memory holds at most
+    one batch.
+    """
+    many = check_many or (lambda jobs: [check_signature(k, m, s) for k, m, s in jobs])
+    pending: list[list[Finding | _SigJob]] = []
+    for items in _record_items(series, rows, pinned):
+        pending.append(items)
+        if len(pending) >= batch:
+            yield from _settle(series, pending, many)
+            pending = []
+    yield from _settle(series, pending, many)
+
+
+def _settle(
+    series: str, pending: list[list[Finding | _SigJob]], many: BatchSignatureCheck
+) -> Iterator[Finding]:
+    jobs = [item for items in pending for item in items if isinstance(item, _SigJob)]
+    results = dict(
+        zip(
+            (id(j) for j in jobs),
+            many([(j.key, j.message, j.signature) for j in jobs]),
+            strict=True,
+        )
+    )
+    for items in pending:
+        for item in items:
+            if isinstance(item, Finding):
+                yield item
+            elif not results[id(item)]:
+                if item.intact:
+                    yield Finding(
+                        series,
+                        item.seq,
+                        "bad_signature",
+                        "the record is intact but its signature is not valid",
+                    )
+                else:
+                    yield Finding(
+                        series,
+                        item.seq,
+                        "modified",
+                        "the record's content no longer matches its signature",
+                    )
+                    break
+
+
+def _record_items(
+    series: str, rows: Iterable[StoredRecord], pinned: Mapping[str, PublicKey]
+) -> Iterator[list[Finding | _SigJob]]:
+    """Per record, its findings and signature job in order (before signatures are known)."""
     head_hash = GENESIS
     expected = 1
     totals = Totals()
@@ -153,38 +222,43 @@ def verify_series(
     groups = _groups(rows)
     group = next(groups, None)
     while group is not None:
+        items: list[Finding | _SigJob] = []
         primary = next((r for r in group if r.prev == head_hash), group[0])
         upcoming = next(groups, None)
         for extra in group:
             if extra is primary:
                 continue
             kind = "duplicate" if extra.stored.raw == primary.stored.raw else "inserted"
-            yield Finding(
-                series,
-                extra.stored.seq,
-                kind,
-                "stored twice"
-                if kind == "duplicate"
-                else "a second, different record claims this sequence number",
+            items.append(
+                Finding(
+                    series,
+                    extra.stored.seq,
+                    kind,
+                    "stored twice"
+                    if kind == "duplicate"
+                    else "a second, different record claims this sequence number",
+                )
             )
         next_prev = None
         if upcoming is not None:
             next_prev = next(
                 (r.prev for r in upcoming if r.prev == primary.digest), upcoming[0].prev
             )
-        yield from _check_record(
-            series,
-            primary,
-            head_hash,
-            expected,
-            totals,
-            known,
-            current_key,
-            previous_bad,
-            next_prev,
-            unsigned,
-            check_signature,
+        items.extend(
+            _check_record(
+                series,
+                primary,
+                head_hash,
+                expected,
+                totals,
+                known,
+                current_key,
+                previous_bad,
+                next_prev,
+                unsigned,
+            )
         )
+        yield items
         body = primary.body
         bad_now = (
             body is None
@@ -215,13 +289,16 @@ def verify_series(
         head_hash = primary.digest
         previous_bad = bad_now
         group = upcoming
-    for seq in sorted(unsigned):
-        yield Finding(
-            series,
-            seq,
-            "unsigned",
-            "chained without a signature and never covered by a signed recovery record",
-        )
+    if unsigned:
+        yield [
+            Finding(
+                series,
+                seq,
+                "unsigned",
+                "chained without a signature and never covered by a signed recovery record",
+            )
+            for seq in sorted(unsigned)
+        ]
 
 
 def _check_record(
@@ -235,8 +312,7 @@ def _check_record(
     previous_bad: bool,
     next_prev: str | None,
     unsigned: dict[int, str],
-    check_signature: SignatureCheck,
-) -> Iterator[Finding]:
+) -> Iterator[Finding | _SigJob]:
     seq = row.stored.seq
     body = row.body
     if body is None:
@@ -309,19 +385,8 @@ def _check_record(
     if key is not None:
         if signature is None:
             unsigned[seq] = row.digest
-        elif not check_signature(key, summary(body, row.digest).encode(), signature):
-            if intact:
-                yield Finding(
-                    series,
-                    seq,
-                    "bad_signature",
-                    "the record is intact but its signature is not valid",
-                )
-            else:
-                yield Finding(
-                    series, seq, "modified", "the record's content no longer matches its signature"
-                )
-                return
+        else:
+            yield _SigJob(key, summary(body, row.digest).encode(), signature, intact, seq)
 
     # Totals.
     expected_totals = totals.after(record_type, gross)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from microhub.crypto.signing import check_signature
+from microhub.crypto.signing import check_signature, check_signatures
 from microhub.domain.journal import Receipt, parse_receipt
 from microhub.domain.verify import Finding, PublicKey, check_order, verify_series
 from microhub.errors import NotFound, ValidationError
@@ -77,7 +77,11 @@ def verify_journal(hub: Hub, *, max_findings: int = 10_000) -> VerifyReport:
             pinned = journal_store.keys_for(conn, series)
             rows = _counting(journal_store.iter_rows(conn, series), report)
             for finding in verify_series(
-                series, rows, pinned=pinned, check_signature=check_signature
+                series,
+                rows,
+                pinned=pinned,
+                check_signature=check_signature,
+                check_many=check_signatures,
             ):
                 if len(report.findings) < max_findings:
                     report.findings.append(finding)

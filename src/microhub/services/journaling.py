@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from microhub.domain.canonical import sha256_hex
-from microhub.domain.journal import Draft, build, qr_payload
+from microhub.domain.canonical import canonical, sha256_hex
+from microhub.domain.journal import Draft, Head, build, qr_payload
 from microhub.domain.payments import Payment
 from microhub.domain.sale import PricedSale
 from microhub.errors import SigningError
@@ -25,7 +25,7 @@ from microhub.services.context import Hub
 from microhub.store import journal as journal_store
 from microhub.store import outbox
 
-__all__ = ["EVENT_TYPES", "Recorded", "append_record", "recover"]
+__all__ = ["EVENT_TYPES", "Recorded", "append_record", "event_payload", "recover"]
 
 EVENT_TYPES = {
     "start": "series.started",
@@ -81,6 +81,22 @@ class Recorded:
         return out
 
 
+def event_payload(draft: Draft, signature: bytes | None) -> bytes:
+    """Canonical bytes of ``{hash, record, seq, series, signature}`` for the outbox.
+
+    The record's canonical bytes are spliced in rather than encoded a second time; keys are in
+    RFC 8785 order (``hash`` < ``record`` < ``seq`` < ``series`` < ``signature``).
+    """
+    tail = canonical(
+        {
+            "series": draft.body["series"],
+            "seq": draft.seq,
+            "signature": base64.b64encode(signature).decode() if signature else None,
+        }
+    )
+    return canonical({"hash": draft.hash})[:-1] + b',"record":' + draft.raw + b"," + tail[1:]
+
+
 def _store(hub: Hub, conn: sqlite3.Connection, draft: Draft, signature: bytes | None) -> Recorded:
     journal_store.append(conn, draft, signature)
     now = hub.clock.now()
@@ -89,13 +105,7 @@ def _store(hub: Hub, conn: sqlite3.Connection, draft: Draft, signature: bytes | 
         event_id=hub.new_event_id(),
         lane="money",
         event_type=EVENT_TYPES[draft.type],
-        payload={
-            "series": draft.body["series"],
-            "seq": draft.seq,
-            "hash": draft.hash,
-            "signature": base64.b64encode(signature).decode() if signature else None,
-            "record": draft.body,
-        },
+        payload=event_payload(draft, signature),
         now_ms=int(now.timestamp() * 1000),
         created=draft.body["time"],
     )
@@ -145,9 +155,13 @@ def append_record(
     ref: tuple[str, int] | None = None,
     data: Mapping[str, Any] | None = None,
     key_id: str | None = None,
+    head: Head | None = None,
 ) -> Recorded:
-    """Build, sign and store the next record of ``series`` in the caller's transaction."""
-    head = journal_store.head(conn, series)
+    """Build, sign and store the next record of ``series`` in the caller's transaction.
+
+    ``head`` may be passed when the caller already read it in this transaction.
+    """
+    head = head or journal_store.head(conn, series)
     draft = build(
         head,
         record_type=record_type,

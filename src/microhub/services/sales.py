@@ -112,19 +112,26 @@ def sell(
     series = hub.settings.series
     with hub.db.write() as conn:
         recover(hub, conn, series)
+        found = catalog_store.get_items(conn, [r.sku for r in items]) if items else {}
         lines = []
         for index, request in enumerate(items):
-            item = catalog_store.get_item(conn, request.sku, field=f"items[{index}].sku")
-            lines.append(CartLine(item, request.qty, request.discount))
+            if request.sku not in found:
+                raise NotFound(
+                    f"unknown sku {request.sku!r}",
+                    code="unknown_sku",
+                    details={"field": f"items[{index}].sku", "value": request.sku},
+                )
+            lines.append(CartLine(found[request.sku], request.qty, request.discount))
         priced = price_cart(
             lines, basket_discount=discount, prices_include_tax=hub.settings.prices_include_tax
         )
-        receipt = f"{series}-{journal_store.head(conn, series).seq + 1}"
-        paid = _payments(hub, payments, priced.gross, receipt, refund=False)
+        head = journal_store.head(conn, series)
+        paid = _payments(hub, payments, priced.gross, f"{series}-{head.seq + 1}", refund=False)
         check_balanced(paid, total=priced.gross, currency=hub.currency)
         if not training:
-            for line in priced.lines:
-                catalog_store.adjust_stock(conn, line.sku, -line.qty)
+            for line, cart_line in zip(priced.lines, lines, strict=True):
+                if cart_line.item.stock is not None:
+                    catalog_store.adjust_stock(conn, line.sku, -line.qty)
         return append_record(
             hub,
             conn,
@@ -132,6 +139,7 @@ def sell(
             record_type="training" if training else "sale",
             priced=priced,
             payments=paid,
+            head=head,
         )
 
 

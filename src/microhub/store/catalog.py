@@ -10,7 +10,7 @@ from typing import Any
 from microhub.domain.catalog import CatalogItem
 from microhub.errors import NotFound
 
-__all__ = ["adjust_stock", "get_item", "list_items", "upsert_items"]
+__all__ = ["adjust_stock", "get_item", "get_items", "list_items", "upsert_items"]
 
 
 def _item(row: tuple[Any, ...]) -> CatalogItem:
@@ -62,6 +62,15 @@ def get_item(conn: sqlite3.Connection, sku: str, *, field: str = "sku") -> Catal
             f"unknown sku {sku!r}", code="unknown_sku", details={"field": field, "value": sku}
         )
     return _item(row)
+
+
+def get_items(conn: sqlite3.Connection, skus: list[str]) -> dict[str, CatalogItem]:
+    """The items for ``skus`` that exist, by sku, in one query (missing ones are left out)."""
+    unique = sorted(set(skus))
+    marks = ",".join("?" * len(unique))
+    columns = "sku, name, price, tax_rate_bp, category, tags, stock, active"
+    sql = f"SELECT {columns} FROM catalog WHERE sku IN ({marks})"  # noqa: S608 (placeholders only)
+    return {row[0]: _item(row) for row in conn.execute(sql, unique)}
 
 
 def list_items(conn: sqlite3.Connection, *, active_only: bool = False) -> list[CatalogItem]:

@@ -44,11 +44,14 @@ def append(
     event_id: str,
     lane: str,
     event_type: str,
-    payload: dict[str, Any],
+    payload: dict[str, Any] | bytes,
     now_ms: int,
     created: str,
 ) -> OutboxEvent:
-    """Append one event in the caller's transaction and return it."""
+    """Append one event in the caller's transaction and return it.
+
+    ``payload`` is a JSON object, or its canonical bytes when the caller already has them.
+    """
     if lane not in LANES:
         raise ValueError(f"unknown lane {lane!r}")
     stamp = last_hlc(conn).tick(now_ms)
@@ -57,12 +60,14 @@ def append(
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (str(stamp),),
     )
-    hub_seq = int(conn.execute("SELECT COALESCE(MAX(hub_seq), 0) + 1 FROM outbox").fetchone()[0])
-    raw = canonical(payload)
-    conn.execute(
-        "INSERT INTO outbox (hub_seq, event_id, lane, type, payload, hlc, schema, created)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (hub_seq, event_id, lane, event_type, raw, str(stamp), SCHEMA, created),
+    raw = payload if isinstance(payload, bytes) else canonical(payload)
+    hub_seq = int(
+        conn.execute(
+            "INSERT INTO outbox (hub_seq, event_id, lane, type, payload, hlc, schema, created)"
+            " VALUES ((SELECT COALESCE(MAX(hub_seq), 0) + 1 FROM outbox), ?, ?, ?, ?, ?, ?, ?)"
+            " RETURNING hub_seq",
+            (event_id, lane, event_type, raw, str(stamp), SCHEMA, created),
+        ).fetchone()[0]
     )
     return OutboxEvent(hub_seq, event_id, lane, event_type, raw, str(stamp), SCHEMA, created)
 

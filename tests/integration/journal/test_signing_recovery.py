@@ -62,3 +62,26 @@ def test_unreadable_key_chains_unsigned_then_recovers(
     assert recovery["type"] == "recovery"
     assert recovery["data"]["unsigned"] == [2, 3]
     assert cli("verify", "--data", str(hub_dir), "--json").json()["ok"] is True
+
+
+def test_outbox_payload_is_the_canonical_event(hub_dir: Path) -> None:
+    """Each journal record's outbox payload is exactly the canonical JSON of
+    {hash, record, seq, series, signature}, one event per record, in order."""
+    import base64
+    import json
+    import sqlite3
+
+    from microhub.domain.canonical import canonical
+
+    _sell(hub_dir)
+    conn = sqlite3.connect(hub_dir / "hub.sqlite")
+    rows = conn.execute("SELECT o.payload, j.body, j.hash, j.signature, j.seq FROM outbox o "
+                        "JOIN journal j ON j.seq = json_extract(o.payload, '$.seq') ORDER BY o.hub_seq")
+    count = 0
+    for payload, body, digest, signature, seq in rows:
+        expected = canonical({"hash": digest, "record": json.loads(body), "seq": seq, "series": "HUB",
+                              "signature": base64.b64encode(signature).decode()})
+        assert bytes(payload) == expected
+        count += 1
+    conn.close()
+    assert count == 2
