@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -154,19 +153,18 @@ def fill_big(folder: Path, n: int) -> None:
 
 
 def run_measured(args: list[str]) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MB) of a microhub command in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall time (s) and peak RSS (MB) of one microhub command in its own process."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "microhub", *args], capture_output=True, check=False
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "microhub", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise SystemExit(
-            f"microhub {' '.join(args)} failed: {proc.stdout[-500:]!r} {proc.stderr[-500:]!r}"
-        )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) / 1024
+        raise SystemExit(f"microhub {' '.join(args)} failed with {proc.returncode}")
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024
 
 
 def main() -> None:

@@ -71,6 +71,7 @@ def test_every_setting_is_documented() -> None:
 def test_readme_gives_the_two_commands() -> None:
     """The README's two set-up commands are the demo and scripts/test, and .ci/run runs the latter."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "microhub demo" in readme
+    assert "scripts/demo" in readme
+    assert "microhub demo" in (ROOT / "scripts" / "demo").read_text(encoding="utf-8")
     assert "scripts/test" in readme
     assert "scripts/test" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
