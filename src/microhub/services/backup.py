@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import shutil
+import sqlite3
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -126,6 +127,26 @@ def _open_source(source: str) -> Any:
     return open(path, "rb")
 
 
+def _adopt_hub_key(database: Path, key_id: str) -> str:
+    """Make the restored database name the hub key given to restore. Returns ``"restored"``
+    when it is the key the backup was made under, else ``"newer"``: the key was replaced since
+    (a rotation or an erasure), so this backup's personal fields stay sealed for good."""
+    conn = sqlite3.connect(database)
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'vault_hub_key_id'").fetchone()
+        if row is not None and row[0] == key_id:
+            return "restored"
+        with conn:
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('vault_hub_key_id', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key_id,),
+            )
+        return "restored" if row is None else "newer"
+    finally:
+        conn.close()
+
+
 def restore(
     *, source: str, data_dir: Path, identity: Path, hub_key_file: Path | None = None
 ) -> dict[str, Any]:
@@ -156,9 +177,11 @@ def restore(
             manifest = archive.read_archive(source=handle, identities=identities, dest=staging)
         key_dir = staging / "keys"
         key_dir.mkdir(mode=0o700, exist_ok=True)
-        if hub_key_file is not None:
+        hub_key_state = "absent"
+        if hub_key_file is not None and key_info is not None:
             shutil.copyfile(hub_key_file, key_dir / keys.HUB_KEY_FILE)
             os.chmod(key_dir / keys.HUB_KEY_FILE, 0o600)
+            hub_key_state = _adopt_hub_key(staging / "hub.sqlite", str(key_info["key_id"]))
         keys.create_backup_identity(key_dir)
         if data_dir.exists():
             data_dir.rmdir()
@@ -172,7 +195,7 @@ def restore(
         "created": manifest.get("created"),
         "members": len(manifest.get("members", [])),
         "plain_bytes": sum(int(m["size"]) for m in manifest.get("members", [])),
-        "hub_key": "restored" if key_info else "absent",
+        "hub_key": hub_key_state,
     }
 
 
