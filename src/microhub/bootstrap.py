@@ -17,6 +17,7 @@ from microhub.payments.registry import PaymentMethods, discover
 from microhub.services.context import Hub
 from microhub.services.setup import init_hub
 from microhub.settings import load_settings
+from microhub.store import journal as journal_store
 from microhub.store.sqlite import Database
 
 __all__ = ["create_hub", "open_hub"]
@@ -33,10 +34,13 @@ def open_hub(
     """Open the hub in ``data_dir``. Raises ``ConfigurationError`` when there is none."""
     settings = load_settings(data_dir)
     db = Database.open(settings.database)
+    # The database, not the settings file, says which key signs next: a key change is a journal
+    # record, so the two can never disagree after a crash.
+    key_id = journal_store.head(db.connection, settings.series).key_id
     return Hub(
         settings=settings,
         db=db,
-        signer=signer or FileSigner(settings.key_dir, settings.signing_key),
+        signer=signer or FileSigner(settings.key_dir, key_id),
         clock=clock or SystemClock(),
         payments=PaymentMethods(methods if methods is not None else discover(), settings.payments),
         new_event_id=new_id,

@@ -16,6 +16,7 @@ from microhub.errors import ValidationError
 from microhub.exports.dsfinvk import export_dsfinvk
 from microhub.exports.jsonl import export_jsonl
 from microhub.services import audit
+from microhub.services.keys import rotate_signing_key
 from microhub.store import journal as journal_store
 
 
@@ -153,3 +154,27 @@ def export(data: Path, as_json: bool, fmt: str, out_dir: Path) -> None:
     files = sorted(p.name for p in out_dir.iterdir())
     result["files"] = files
     Out(as_json).emit(result, lambda c: c.print(f"wrote {', '.join(files)} to {out_dir}"))
+
+
+@click.command("rotate-signing")
+@hub_command
+def rotate_signing(data: Path, as_json: bool) -> None:
+    """Give the hub's register a new signing key, recorded as a signed key-change record.
+
+    The old key signs the change, so the chain proves the new key. Earlier receipts stay valid
+    under the old key; `verify-receipt` knows both.
+    """
+    hub = open_from(data)
+    try:
+        recorded, key = rotate_signing_key(hub)
+    finally:
+        hub.close()
+    result = {
+        "receipt": recorded.number,
+        "key_id": key.key_id,
+        "alg": key.alg,
+        "public_key": key.raw.hex(),
+    }
+    Out(as_json).emit(
+        result, lambda c: c.print(f"new signing key {key.key_id} recorded as {recorded.number}")
+    )

@@ -105,6 +105,12 @@ class FileSigner:
             )
         return loaded
 
+    def switch_to(self, key_id: str) -> None:
+        """Sign with another key of the same folder from now on (after a recorded key change)."""
+        self.key_id = key_id
+        self._path = self._path.parent / f"{key_id}.pem"
+        self._key = None
+
     def sign(self, message: bytes) -> bytes:
         if self._key is None:
             self._key = self._load()
