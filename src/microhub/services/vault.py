@@ -16,6 +16,8 @@ Rules:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
@@ -46,7 +48,12 @@ __all__ = [
 ]
 
 META_KEY_ID = "vault_hub_key_id"
-_UNLOCKED: dict[Path, keys.HubKey] = {}
+_UNLOCKED: dict[Path, tuple[keys.HubKey, bytes]] = {}
+
+
+def _proof(key: keys.HubKey, passphrase: str | None) -> bytes:
+    """What a cached key was unlocked with (a keyed digest, so a wrong passphrase still fails)."""
+    return hmac.new(key.secret, (passphrase or "").encode(), hashlib.sha256).digest()
 
 
 def ensure_vault_keys(key_dir: Path) -> str:
@@ -77,8 +84,10 @@ def hub_key(hub: Hub, *, passphrase: str | None = None) -> keys.HubKey:
     key_dir = hub.settings.key_dir
     expect = _meta_key_id(hub.db.connection)
     cached = _UNLOCKED.get(key_dir)
-    if cached is not None and cached.key_id == expect:
-        return cached
+    if cached is not None and cached[0].key_id == expect:
+        wrap = keys.read_key_file_info(key_dir)["wrap"]
+        if wrap == "file" or hmac.compare_digest(cached[1], _proof(cached[0], passphrase)):
+            return cached[0]
     if expect is None and not (key_dir / keys.HUB_KEY_FILE).exists():
         count = hub.db.connection.execute("SELECT COUNT(*) FROM person_keys").fetchone()[0]
         if count:
@@ -91,7 +100,7 @@ def hub_key(hub: Hub, *, passphrase: str | None = None) -> keys.HubKey:
     if expect is None:
         with hub.db.write() as conn:
             _set_meta_key_id(conn, key.key_id)
-    _UNLOCKED[key_dir] = key
+    _UNLOCKED[key_dir] = (key, _proof(key, passphrase))
     return key
 
 
@@ -134,7 +143,7 @@ def replace_hub_key(
         rewrapped = people.rewrap_all(conn, old, new)
         _set_meta_key_id(conn, new.key_id)
     keys.promote_next(key_dir)
-    _UNLOCKED[key_dir] = new
+    _UNLOCKED[key_dir] = (new, _proof(new, new_passphrase))
     return {
         "old_key_id": old.key_id,
         "key_id": new.key_id,
