@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import time
+import tty
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -125,6 +126,14 @@ def nut(tmp_path: Path) -> Iterator[Any]:
         started.append(server)
         server.start_driver()
         server.start_upsd()
+        first = [
+            line.split(":")[0] for line in script.split("TIMER")[0].splitlines() if ":" in line
+        ]
+        deadline = time.monotonic() + 10
+        while not all(server.upsc(name) for name in first):  # the first block is served
+            if time.monotonic() > deadline:
+                raise RuntimeError("upsd does not serve the UPS's first values")
+            time.sleep(0.1)
         return server
 
     yield start
@@ -193,8 +202,15 @@ def shared_broker_port() -> int:
 def pty_pair() -> Iterator[tuple[int, str]]:
     """A pseudo-terminal: (the device end we write to, the path the source opens)."""
     master, slave = os.openpty()
+    tty.setraw(slave)  # as a configured serial port would be before the device talks
     path = os.ttyname(slave)
     yield master, path
     for fd in (master, slave):
         with contextlib.suppress(OSError):
             os.close(fd)
+
+
+@pytest.fixture
+def mqtt_publish() -> Any:
+    """``mosquitto_pub`` as a function: ``mqtt_publish(topic, payload, port=1883)``."""
+    return publish

@@ -62,7 +62,9 @@ class FrameParser:
     resume: int = _HEADER
     synced: bool = False  # a bad first block is expected when joining mid-stream
 
-    def _reset(self) -> None:
+    def _reset(self, *, lost_sync: bool = False) -> None:
+        if lost_sync:  # the rest of this block cannot pass: drop it without another report
+            self.synced = False
         self.state, self.checksum = _HEADER, 0
         self.key, self.value, self.fields = bytearray(), bytearray(), {}
 
@@ -98,7 +100,7 @@ class FrameParser:
                         self.value = bytearray()
                 elif byte in (0x0D, 0x0A) or len(self.key) >= MAX_LABEL:
                     out.append(Problem("bad_frame", f"bad label {bytes(self.key)[:MAX_LABEL]!r}"))
-                    self._reset()
+                    self._reset(lost_sync=True)
                 else:
                     self.key.append(byte)
             elif self.state == _VALUE:
@@ -109,14 +111,14 @@ class FrameParser:
                     self.state = _HEADER
                     if len(self.fields) > MAX_FIELDS:
                         out.append(Problem("bad_frame", f"more than {MAX_FIELDS} fields"))
-                        self._reset()
+                        self._reset(lost_sync=True)
                 elif len(self.value) >= MAX_VALUE:
                     out.append(
                         Problem(
                             "bad_frame", f"value of {self.key.decode(errors='replace')} too long"
                         )
                     )
-                    self._reset()
+                    self._reset(lost_sync=True)
                 else:
                     self.value.append(byte)
             else:  # _CHECKSUM: this byte completes the block
