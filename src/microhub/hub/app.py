@@ -52,6 +52,7 @@ __all__ = ["API", "create_app"]
 API = "/api/v1"
 STATIC = Path(str(files("microhub.hub") / "static"))
 _B64URL = r"^[A-Za-z0-9_-]{0,200}={0,2}$"
+MAX_WALKIN_AGE_S = 30 * 86400
 
 
 class _Readers:
@@ -180,11 +181,19 @@ def _static_version() -> str:
 
 
 def _aware(moment: datetime, field: str) -> datetime:
-    if moment.tzinfo is None:
+    """``moment`` in UTC; refuses naive times and years outside 2000-9999."""
+    try:
+        utc = None if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not 2000 <= utc.year <= 9999:
         raise ValidationError(
-            "times must carry a zone, e.g. 2026-05-01T18:30:00.000Z", field=field, value=None
+            "times must be UTC with a zone, e.g. 2026-05-01T18:30:00.000Z",
+            field=field,
+            value=None,
+            code="bad_time",
         )
-    return moment.astimezone(UTC)
+    return utc
 
 
 def create_app(
@@ -339,7 +348,10 @@ def create_app(
         conn = reader()
 
         def hour(text: str) -> str:
-            moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone)
+            try:
+                moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(zone)
+            except (ValueError, OverflowError):
+                return "unknown"
             return moment.strftime("%Y-%m-%dT%H:00")
 
         for time, count in conn.execute("SELECT time, count FROM walkins"):
@@ -398,12 +410,13 @@ def create_app(
         with h.db.write() as conn:
             for index, item in enumerate(upload.walkins):
                 moment = _aware(item.time, f"walkins[{index}].time")
-                if (moment - now).total_seconds() > ingest_service.MAX_SKEW_S:
+                age = (now - moment).total_seconds()
+                if age < -ingest_service.MAX_SKEW_S or age > MAX_WALKIN_AGE_S:
                     raise ValidationError(
-                        "walk-in time is in the future",
+                        "walk-in time must be within the last 30 days and not in the future",
                         field=f"walkins[{index}].time",
                         value=format_time(moment),
-                        code="future_time",
+                        code="bad_time",
                     )
                 cur = conn.execute(
                     "INSERT INTO walkins (walkin_id, device_id, time, count, received)"
