@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import segno
@@ -23,7 +24,11 @@ def _rate(rate_bp: int) -> str:
     return f"{rate_bp / 100:g} %"
 
 
-def receipt_printer(receipt: dict[str, Any], cur: Currency, *, qr: bool = False):  # type: ignore[no-untyped-def]
+def receipt_printer(
+    receipt: dict[str, Any], cur: Currency, *, qr: bool = False
+) -> Callable[[Console], None]:
+    """A function that prints ``receipt`` (a ``Recorded.to_json()``) as a table."""
+
     def render(console: Console) -> None:
         money = functools.partial(_money, currency=cur)
         title = {
@@ -50,7 +55,9 @@ def receipt_printer(receipt: dict[str, Any], cur: Currency, *, qr: bool = False)
         table.add_row("[bold]total[/]", "", f"[bold]{money(receipt['gross'])}[/]")
         for payment in receipt["payments"]:
             extra = ", ".join(
-                f"{k} {v}" for k, v in payment.items() if k not in ("method", "amount", "epc_qr")
+                f"{k} {money(v) if k in ('tendered', 'change') else v}"
+                for k, v in payment.items()
+                if k not in ("method", "amount", "epc_qr")
             )
             table.add_row(
                 f"  paid by {payment['method']}" + (f" ({extra})" if extra else ""),
