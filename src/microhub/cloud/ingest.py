@@ -196,7 +196,11 @@ def ingest_batch(
             )
         tx.save_heads(touched.values())
         tx.finish(
-            acked=current, duplicates=result.duplicates, outbox_head=batch.outbox_head, now=now
+            acked=current,
+            duplicates=result.duplicates,
+            outbox_head=batch.outbox_head,
+            now=now,
+            skew_s=-batch.clock_offset_ms // 1000,
         )
         result.accepted = len(fresh)
         result.acked_through = current

@@ -169,7 +169,9 @@ class SqlIngestTx:
             (self.hub.org_id, self.hub.hub_id, hub_seq, kind, detail, now),
         )
 
-    def finish(self, *, acked: int, duplicates: int, outbox_head: int, now: str) -> None:
+    def finish(
+        self, *, acked: int, duplicates: int, outbox_head: int, now: str, skew_s: int = 0
+    ) -> None:
         self._x(
             "UPDATE lanes SET acked_through = ?, duplicates = duplicates + ?"
             " WHERE org_id = ? AND hub_id = ? AND lane = ? AND acked_through <= ?",
@@ -177,8 +179,8 @@ class SqlIngestTx:
         )
         self._x(
             "UPDATE hubs SET outbox_head = CASE WHEN outbox_head > ? THEN outbox_head ELSE ? END,"
-            " last_push = ? WHERE org_id = ? AND hub_id = ?",
-            (outbox_head, outbox_head, now, self.hub.org_id, self.hub.hub_id),
+            " last_push = ?, skew_s = ? WHERE org_id = ? AND hub_id = ?",
+            (outbox_head, outbox_head, now, skew_s, self.hub.org_id, self.hub.hub_id),
         )
 
 
@@ -427,13 +429,6 @@ class SqlCloudStore:
                 (org_id, hub_id, kind, detail[:2000], now),
             )
 
-    def set_skew(self, *, hub: HubRecord, skew_s: int) -> None:
-        with self._write() as conn:
-            conn.execute(
-                self.q("UPDATE hubs SET skew_s = ? WHERE org_id = ? AND hub_id = ?"),
-                (skew_s, hub.org_id, hub.hub_id),
-            )
-
     def stats(self, *, hub: HubRecord) -> dict[str, Any]:
         key = (hub.org_id, hub.hub_id)
         by_type = {
@@ -504,7 +499,7 @@ class SqlCloudStore:
                     delay = (
                         datetime.fromisoformat(str(received))
                         - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
-                    ).total_seconds() - skew
+                    ).total_seconds() + skew  # skew = hub clock - cloud clock
                 except ValueError:
                     continue
                 if delay > OFFLINE_AFTER_S:

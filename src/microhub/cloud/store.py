@@ -125,8 +125,11 @@ class IngestTx(Protocol):
 
     def reject(self, *, hub_seq: int, kind: str, detail: str, now: str) -> None: ...
 
-    def finish(self, *, acked: int, duplicates: int, outbox_head: int, now: str) -> None:
-        """Move the lane's ``acked_through`` (never backwards) and count duplicates refused."""
+    def finish(
+        self, *, acked: int, duplicates: int, outbox_head: int, now: str, skew_s: int = 0
+    ) -> None:
+        """Move the lane's ``acked_through`` (never backwards), count duplicates refused, and
+        note the hub's reported outbox head and clock skew (hub clock minus cloud clock)."""
         ...
 
 

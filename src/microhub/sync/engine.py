@@ -190,7 +190,13 @@ class SyncEngine:
             lane, events, head, cursor = self._next_batch()
             if not events:
                 return
-            body = encode_push(hub_id=self.hub_id, lane=lane, outbox_head=head, events=events)
+            body = encode_push(
+                hub_id=self.hub_id,
+                lane=lane,
+                outbox_head=head,
+                events=events,
+                clock_offset_ms=client.offset_ms,
+            )
             started = time.monotonic()
             answer = await client.post("/v1/push", body, gzip=True)
             elapsed = time.monotonic() - started

@@ -15,7 +15,7 @@ once per hub. A hub whose clock is off learns the offset from the cloud's ``X-Se
 
 A push body is gzip-compressed JSON (``Content-Encoding: gzip``)::
 
-    {"hub_id": ..., "lane": "money", "outbox_head": 1234,
+    {"hub_id": ..., "lane": "money", "outbox_head": 1234, "clock_offset_ms": -120,
      "events": [{"hub_seq", "lane_prev", "event_id", "type", "payload", "hlc", "schema",
                  "created"}, ...]}
 
@@ -177,15 +177,23 @@ class PushBatch:
     lane: str
     outbox_head: int
     events: tuple[WireEvent, ...]
+    clock_offset_ms: int = 0  # cloud clock minus hub clock, as the hub measured it
 
 
 def encode_push(
-    *, hub_id: str, lane: str, outbox_head: int, events: Sequence[WireEvent], level: int = 1
+    *,
+    hub_id: str,
+    lane: str,
+    outbox_head: int,
+    events: Sequence[WireEvent],
+    clock_offset_ms: int = 0,
+    level: int = 1,
 ) -> bytes:
     doc = {
         "hub_id": hub_id,
         "lane": lane,
         "outbox_head": outbox_head,
+        "clock_offset_ms": clock_offset_ms,
         "events": [e.to_json() for e in events],
     }
     raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
@@ -276,7 +284,12 @@ def decode_push(body: bytes, *, encoding: str) -> PushBatch:
             )
         previous = event.hub_seq
         events.append(event)
-    return PushBatch(hub_id=hub_id, lane=lane, outbox_head=head, events=tuple(events))
+    offset = doc.get("clock_offset_ms", 0)
+    if not isinstance(offset, int) or isinstance(offset, bool):
+        raise _bad("clock_offset_ms must be an integer", "clock_offset_ms", offset)
+    return PushBatch(
+        hub_id=hub_id, lane=lane, outbox_head=head, events=tuple(events), clock_offset_ms=offset
+    )
 
 
 def anchor_message(*, hub_id: str, series: str, seq: int, digest: str) -> bytes:

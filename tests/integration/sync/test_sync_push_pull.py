@@ -7,18 +7,20 @@ import gzip
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from microhub.bootstrap import open_hub
+from microhub.bootstrap import create_hub
 from microhub.cloud.admin import publish_catalog
 from microhub.cloud.server import EmbeddedCloud
 from microhub.domain.catalog import CatalogItem
 from microhub.errors import ValidationError
 from microhub.services.audit import verify_journal
+from microhub.services.catalog import import_catalog
 from microhub.services.context import Hub
 from microhub.services.sales import ItemRequest, PaymentRequest, sell
 from microhub.services.sync import engine_for, sync_once, sync_status
@@ -136,16 +138,21 @@ class SkewedClock:
 
 
 def test_hub_with_a_skewed_clock_syncs_and_reports_the_skew(
-    hub_dir: Path, cloud: EmbeddedCloud, make_joined: Any
+    tmp_path: Path, cloud: EmbeddedCloud, make_joined: Any
 ) -> None:
     """A hub whose clock is 5 hours ahead learns the offset, syncs, and reports the skew."""
-    hub = open_hub(hub_dir, clock=SkewedClock(5))
+    hub = create_hub(tmp_path / "skewed", clock=SkewedClock(5))
+    with as_file(files("microhub") / "data" / "demo_catalog.csv") as path:
+        import_catalog(hub, path)
     try:
         make_joined(hub, cloud)
         _sell(hub, 2)
         report = asyncio.run(sync_once(hub))
         assert report.acked["money"] == _outbox_count(hub)
         assert abs(sync_status(hub)["clock_skew_s"] + 5 * 3600) < 120
+        stats = cloud.store.stats(hub=cloud.store.find_hub(ref=hub.settings.hub_id))
+        assert abs(stats["clock_skew_s"] - 5 * 3600) < 120
+        assert stats["offline_sync"]["created_offline"] == 0  # skew is not mistaken for delay
     finally:
         hub.close()
 
@@ -187,8 +194,6 @@ def test_a_hub_cannot_push_another_hubs_events(
     joined: Any, tmp_path: Path, make_joined: Any
 ) -> None:
     """Hub A signing a batch for hub B's id is refused (403) and B's data is untouched."""
-    from microhub.bootstrap import create_hub
-
     other = create_hub(tmp_path / "other")
     try:
         b = make_joined(other, joined.cloud)
