@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -320,8 +321,9 @@ def baseline_pouch(rows: list[tuple[Any, ...]], pouch: Path, work: Path) -> dict
     script.write_text(POUCH_JS)
     port = free_port()
     server = subprocess.Popen(
-        ["npx", "pouchdb-server", "-o", "127.0.0.1", "-p", str(port), "-m", "-n"],
-        cwd=pouch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["node", "node_modules/.bin/pouchdb-server", "-o", "127.0.0.1", "-p", str(port), "-m",
+         "-n"],
+        cwd=pouch, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         for _ in range(300):
@@ -339,7 +341,7 @@ def baseline_pouch(rows: list[tuple[Any, ...]], pouch: Path, work: Path) -> dict
         result["docs_per_s"] = result["docs"] / result["seconds"]
         return result
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
 
 

@@ -189,6 +189,7 @@ class SqlCloudStore:
 
     url: str
     for_update = ""
+    ingest_tx: type[SqlIngestTx] = SqlIngestTx
 
     # -- backend hooks -------------------------------------------------------------------------
     def _write(self) -> AbstractContextManager[Any]:
@@ -367,7 +368,7 @@ class SqlCloudStore:
     @contextmanager
     def ingest(self, *, hub: HubRecord, lane: str) -> Iterator[IngestTx]:
         with self._write() as conn:
-            tx = SqlIngestTx(self, conn, hub, lane)
+            tx = self.ingest_tx(self, conn, hub, lane)
             tx.lock()
             yield tx
 

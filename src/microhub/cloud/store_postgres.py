@@ -16,7 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from microhub.cloud.migrations import POSTGRES
-from microhub.cloud.sqlbase import SqlCloudStore
+from microhub.cloud.sqlbase import SqlCloudStore, SqlIngestTx
 from microhub.errors import StorageError
 
 __all__ = ["PostgresCloudStore"]
@@ -24,8 +24,36 @@ __all__ = ["PostgresCloudStore"]
 MIGRATION_LOCK = 0x6D6963726F687562  # "microhub"
 
 
+class PgIngestTx(SqlIngestTx):
+    """Look-ups by array (``unnest``) instead of long ``IN`` lists, so the planner hash-joins or
+    uses the index even when the table's statistics are stale after a burst of inserts."""
+
+    def existing(self, hub_seqs: Sequence[int]) -> dict[int, tuple[str, str]]:
+        if not hub_seqs:
+            return {}
+        rows = self._c.execute(
+            "SELECT e.hub_seq, e.event_id, e.content_hash FROM events e"
+            " JOIN unnest(%s::bigint[]) AS u(seq) ON e.hub_seq = u.seq"
+            " WHERE e.org_id = %s AND e.hub_id = %s",
+            (list(hub_seqs), self.hub.org_id, self.hub.hub_id),
+        ).fetchall()
+        return {int(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def taken_ids(self, event_ids: Sequence[str]) -> dict[str, int]:
+        if not event_ids:
+            return {}
+        rows = self._c.execute(
+            "SELECT e.event_id, e.hub_seq FROM events e"
+            " JOIN unnest(%s::text[]) AS u(id) ON e.event_id = u.id"
+            " WHERE e.org_id = %s AND e.hub_id = %s",
+            (list(event_ids), self.hub.org_id, self.hub.hub_id),
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+
 class PostgresCloudStore(SqlCloudStore):
     for_update = " FOR UPDATE"
+    ingest_tx = PgIngestTx
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
