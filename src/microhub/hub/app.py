@@ -398,6 +398,7 @@ def create_app(
             uploads=uploads,
             sent_at=_aware(upload.sent_at, "sent_at"),
             device_head=upload.device_head,
+            reader=reader(),
         )
         return report.to_json()
 

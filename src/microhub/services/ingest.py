@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 MAX_SKEW_S = 300
+SKEW_HISTORY_STEP_MS = 1000  # a new device_skew row when the skew moved by more than this
 MAX_BATCH = 100
 DEVICE_TYPES = ("start", "sale", "training")  # refunds and voids go through the hub (manager)
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
@@ -367,23 +368,37 @@ def _business_issues(
     return issues
 
 
-def _record_skew(hub: Hub, device: Device, sent_at: datetime, now: datetime) -> int:
-    skew_ms = int((sent_at - now).total_seconds() * 1000)
-    with hub.db.write() as conn:
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What every write of this upload also records about the device (no extra transaction)."""
+
+    device: Device
+    skew_ms: int
+    device_head: int
+    now: str
+
+    def store(self, conn: sqlite3.Connection, *, uploaded: int | None = None) -> None:
+        d = self.device
         conn.execute(
-            "UPDATE devices SET skew_ms = ?, last_seen = ? WHERE device_id = ?",
-            (skew_ms, format_time(now), device.device_id),
+            "UPDATE devices SET skew_ms = ?, last_seen = ?, device_head = MAX(device_head, ?),"
+            " last_upload = COALESCE(?, last_upload) WHERE device_id = ?",
+            (
+                self.skew_ms,
+                self.now,
+                max(self.device_head, uploaded or 0),
+                self.now if uploaded is not None else None,
+                d.device_id,
+            ),
         )
-        if device.skew_ms is None or abs(skew_ms - device.skew_ms) > 1000:
+        if d.skew_ms is None or abs(self.skew_ms - d.skew_ms) > SKEW_HISTORY_STEP_MS:
             conn.execute(
                 "INSERT INTO device_skew (device_id, observed, skew_ms) VALUES (?, ?, ?)",
-                (device.device_id, format_time(now), skew_ms),
+                (d.device_id, self.now, self.skew_ms),
             )
-    return skew_ms
 
 
 def _ingest_one(
-    hub: Hub, device: Device, key: PublicKey, upload: Upload, where: str, now: datetime
+    hub: Hub, device: Device, key: PublicKey, upload: Upload, where: str, now: datetime, seen: _Seen
 ) -> Outcome:
     body = upload.body
     _check_shape(hub, device, body, f"{where}.body", now)
@@ -457,11 +472,7 @@ def _ingest_one(
                 " received) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (device.device_id, series, seq, issue.code, issue.field, issue.message, stamp),
             )
-        conn.execute(
-            "UPDATE devices SET last_upload = ?, device_head = MAX(device_head, ?)"
-            " WHERE device_id = ?",
-            (stamp, seq, device.device_id),
-        )
+        seen.store(conn, uploaded=seq)
     return Outcome(series, seq, "accepted", digest, tuple(issues))
 
 
@@ -472,17 +483,25 @@ def ingest(
     uploads: Sequence[Upload],
     sent_at: datetime,
     device_head: int | None = None,
+    reader: sqlite3.Connection | None = None,
 ) -> IngestReport:
     """Ingest ``uploads`` in order, each in its own transaction; stop at the first refusal.
 
     Records before a refused one stay stored (they were valid and are acknowledged by a retry as
     duplicates). Raises the refusal's ``ValidationError``/``Conflict`` with ``accepted_through``.
+    The device's clock skew, last contact and reported head are written in the same transaction
+    as its record (one fsync per uploaded record). ``reader``: a connection for reads (default:
+    the writer's).
     """
     now = hub.clock.now()
+    conn = reader or hub.db.connection
     if len(uploads) > MAX_BATCH:
         raise _bad(f"upload at most {MAX_BATCH} records at once", "records", len(uploads))
-    skew_ms = _record_skew(hub, device, sent_at, now)
+    skew_ms = int((sent_at - now).total_seconds() * 1000)
+    seen = _Seen(device, skew_ms, max(0, min(device_head or 0, _MAX_INT)), format_time(now))
     if abs(skew_ms) > MAX_SKEW_S * 1000:
+        with hub.db.write() as wconn:
+            seen.store(wconn)  # recorded, not trusted
         raise ValidationError(
             f"the device clock is {skew_ms / 1000:.0f} s off the hub's: set it from the hub"
             " (the app does this from server_time)",
@@ -491,24 +510,21 @@ def ingest(
             code="clock_skew",
             details={"skew_ms": skew_ms, "server_time": format_time(now)},
         )
-    keys = journal_store.keys_for(hub.db.connection, device.series)
-    key = keys.get(device.key_id or "")
+    key = journal_store.keys_for(conn, device.series).get(device.key_id or "")
     if key is None:
         raise _bad("this device has no paired key", "authorization", code="not_paired")
     results: list[Outcome] = []
     for index, upload in enumerate(uploads):
         try:
-            results.append(_ingest_one(hub, device, key, upload, f"records[{index}]", now))
+            results.append(_ingest_one(hub, device, key, upload, f"records[{index}]", now, seen))
         except (ValidationError, Conflict) as error:
+            with hub.db.write() as wconn:
+                seen.store(wconn)
             error.details["accepted_through"] = results[-1].seq if results else None
             raise
-    if device_head is not None:
-        with hub.db.write() as conn:
-            conn.execute(
-                "UPDATE devices SET device_head = MAX(device_head, ?) WHERE device_id = ?",
-                (max(0, min(device_head, _MAX_INT)), device.device_id),
-            )
-    conn = hub.db.connection
+    if not any(r.status == "accepted" for r in results):
+        with hub.db.write() as wconn:
+            seen.store(wconn)
     head_seq = journal_store.head(conn, device.series).seq
     reported = conn.execute(
         "SELECT device_head FROM devices WHERE device_id = ?", (device.device_id,)

@@ -455,6 +455,7 @@ async function start() {
   }
   render();
   document.body.dataset.ready = "1";
+  window.microhubReadyMs = performance.now();  // time to interactive, read by bench/hub_http.py
   if (state.device) { refreshCatalog(); replay(); }
 }
 
