@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -185,18 +186,41 @@ class SyncEngine:
                     return lane, events, head, cursors[lane]
         return "", [], head, 0
 
+    def _next_body(self, offset_ms: int) -> tuple[str, bytes, int, int]:
+        lane, events, head, cursor = self._next_batch()
+        if not events:
+            return lane, b"", 0, cursor
+        body = encode_push(
+            hub_id=self.hub_id,
+            lane=lane,
+            outbox_head=head,
+            events=events,
+            clock_offset_ms=offset_ms,
+        )
+        return lane, body, len(events), cursor
+
+    def _store_ack(self, lane: str, acked: int, answer: dict[str, Any], sent: int) -> None:
+        now = _now()
+        with self.db.write() as conn:
+            state.move_cursor(
+                conn,
+                lane=lane,
+                to=acked,
+                now=now,
+                events=int(answer.get("accepted", 0)),
+                sent_bytes=sent,
+                rejects=len(answer.get("rejects", [])),
+                alarms=len(answer.get("alarms", [])),
+            )
+            for anchor in answer.get("anchors", []):
+                state.save_anchor(conn, anchor, now=now)
+
     async def _push(self, client: CloudClient, report: SyncReport) -> None:
         while True:
-            lane, events, head, cursor = self._next_batch()
-            if not events:
+            # SQLite reads and gzip run in a worker thread: the hub's web server shares this loop.
+            lane, body, count, cursor = await asyncio.to_thread(self._next_body, client.offset_ms)
+            if not count:
                 return
-            body = encode_push(
-                hub_id=self.hub_id,
-                lane=lane,
-                outbox_head=head,
-                events=events,
-                clock_offset_ms=client.offset_ms,
-            )
             started = time.monotonic()
             answer = await client.post("/v1/push", body, gzip=True)
             elapsed = time.monotonic() - started
@@ -208,20 +232,7 @@ class SyncEngine:
                     code="cloud_behind",
                     details={"lane": lane, "acked_through": acked, "cursor": cursor},
                 )
-            now = _now()
-            with self.db.write() as conn:
-                state.move_cursor(
-                    conn,
-                    lane=lane,
-                    to=acked,
-                    now=now,
-                    events=int(answer.get("accepted", 0)),
-                    sent_bytes=len(body),
-                    rejects=len(answer.get("rejects", [])),
-                    alarms=len(answer.get("alarms", [])),
-                )
-                for anchor in answer.get("anchors", []):
-                    state.save_anchor(conn, anchor, now=now)
+            await asyncio.to_thread(self._store_ack, lane, acked, answer, len(body))
             report.batches += 1
             report.pushed[lane] += int(answer.get("accepted", 0))
             report.duplicates += int(answer.get("duplicates", 0))
