@@ -16,7 +16,7 @@ from microhub.services import devices as device_service
 from microhub.services.context import Hub
 from microhub.store import journal as journal_store
 
-__all__ = ["add_device_result", "device"]
+__all__ = ["add_device_result", "device", "print_pairing"]
 
 
 @click.group()
@@ -24,9 +24,11 @@ def device() -> None:
     """Pair, list and revoke point-of-sale devices (phones, tablets)."""
 
 
-def add_device_result(hub: Hub, *, name: str, role: str, url: str) -> dict[str, Any]:
+def add_device_result(
+    hub: Hub, *, name: str, role: str, url: str, ttl_s: int = device_service.PAIRING_TTL_S
+) -> dict[str, Any]:
     """Create a device and return what to show: code, pairing URL, expiry (used by demo too)."""
-    new = device_service.add_device(hub, name=name, role=role)
+    new = device_service.add_device(hub, name=name, role=role, ttl_s=ttl_s)
     return {
         "device": new.device.to_json(),
         "code": new.code,

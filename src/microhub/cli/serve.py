@@ -76,6 +76,7 @@ def serve(data: Path, as_json: bool, host: str, port: int) -> None:
     already committed to disk.
     """
     url = lan_url(host, port)
+    open_from(data).close()  # no hub here: a clear error before anything is printed
     if as_json:
         Out(True).emit({"url": url, "host": host, "port": port, "data_dir": str(data)})
         banner = None

@@ -26,7 +26,9 @@ def served(hub_dir: Path) -> Iterator[HubServer]:
 
 
 @pytest.mark.skipif(not ST.exists(), reason="needs schemathesis")
-def test_schemathesis_finds_no_server_error(served: HubServer, hub_dir: Path, cli: Any) -> None:
+def test_schemathesis_finds_no_server_error(
+    served: HubServer, hub_dir: Path, cli: Any, tmp_path: Path
+) -> None:
     """Generated requests to every operation, with a manager's credential, never get a 5xx."""
     added = cli("device", "add", "--data", str(hub_dir), "--name", "boss", "--role", "manager",
                 "--json").json()  # fmt: skip
@@ -39,7 +41,7 @@ def test_schemathesis_finds_no_server_error(served: HubServer, hub_dir: Path, cl
         [str(ST), "run", f"{served.url}/openapi.json", "-H", f"Authorization: Bearer {device.token}",
          "--checks", "not_a_server_error", "--max-examples", "30", "--seed", "20261204",
          "--request-timeout", "20", "--no-color"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:]
     assert "Server error" not in run.stdout
