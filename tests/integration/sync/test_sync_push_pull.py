@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import sqlite3
@@ -16,6 +17,7 @@ import pytest
 
 from microhub.bootstrap import create_hub
 from microhub.cloud.admin import publish_catalog
+from microhub.cloud.app import MAX_BODY_BYTES
 from microhub.cloud.server import EmbeddedCloud
 from microhub.domain.catalog import CatalogItem
 from microhub.errors import ValidationError
@@ -249,6 +251,13 @@ def test_replays_bad_signatures_and_corrupt_batches_change_nothing(joined: Any) 
         assert tampered.json()["error"]["code"] == "digest_mismatch"
         unsigned = http.post("/v1/push", content=good)
         assert unsigned.status_code == 401
+        forged = {**client._headers("/v1/push", good), "Content-Encoding": "gzip"}
+        forged["Signature"] = "sync=:" + base64.b64encode(b"\0" * 64).decode() + ":"
+        refused = http.post("/v1/push", content=good, headers=forged)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (401, "bad_signature")
+        huge = b"\0" * (MAX_BODY_BYTES + 1)
+        too_big = http.post("/v1/push", content=huge, headers=client._headers("/v1/push", huge))
+        assert too_big.status_code == 413
         corrupt = good[: len(good) // 2]
         corrupt_headers = client._headers("/v1/push", corrupt)
         corrupt_headers["Content-Encoding"] = "gzip"
