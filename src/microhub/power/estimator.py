@@ -42,9 +42,24 @@ __all__ = [
 
 PRIOR_POINTS = 1.0  # how many % of charge the kit file's capacity is worth as evidence
 ALERT_LEAD_S = 3600.0
-EWMA_TAU_S = 900.0
+EWMA_TAU_S = 600.0  # the live moving average
+LIVE_TAU_S = 900.0  # how fast the projection hands over from the live average to the plan
+RATIO_PRIOR_S = 10800.0  # the plan's level is worth three hours of measurements
+# Charge the voltage cut-off leaves in the battery, in % = base + per_c × C-rate: the voltage
+# falls off the "knee" earlier the harder the battery is pushed. LFP's numbers were fitted to
+# PyBaMM (SPMe, Prada2013) between C/20 and C/2; NMC's are a cautious guess; lead-acid's
+# reserve is its depth of discharge. See docs/power.md.
+KNEE_RESERVE: dict[str, tuple[float, float]] = {
+    "lfp": (3.5, 16.0),
+    "nmc": (2.0, 8.0),
+    "lead_acid": (0.0, 0.0),
+}
 MAX_HORIZON_S = 48 * 3600.0
 STEP_S = 60.0
+# How much harder the rest of the night may run than projected, for the conservative figure:
+# an hour of a fridge's or a PA's duty cycles is easily 10-15 % off its long-run mean.
+LOAD_UNCERTAINTY = 0.12
+MARGINAL_POINTS = 3.0  # % of charge over which the recent Wh per % is measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,10 +142,13 @@ class Estimator:
     _last_t: float | None = None
     _last_w: float = 0.0
     _delivered: float = 0.0
+    _delivered_all: float = 0.0  # since the first reading, for the measured/planned ratio
+    _planned_all: float = 0.0
     _ewma: float | None = None
-    _ewma_planned: float | None = None
     _var: float = 0.0
+    _ewma_planned: float | None = None
     _soc0: float | None = None
+    _trail: list[tuple[float, float]] = field(default_factory=list)  # (soc, delivered Wh)
     _soc: float | None = None
     _profiles: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
 
@@ -203,22 +221,49 @@ class Estimator:
 
     def _capacity_uncertainty(self) -> float:
         drop = 0.0 if self._soc0 is None or self._soc is None else max(0.0, self._soc0 - self._soc)
-        return 0.02 + 0.25 * 2.0 / (2.0 + drop)
+        return 0.04 + 0.25 * 2.0 / (2.0 + drop)
+
+    def _marginal_wh_per_point(self) -> float | None:
+        """Wh per % of charge over the last ``MARGINAL_POINTS`` of charge (falls as the voltage
+        sags towards the end), or ``None`` before that much charge was used."""
+        if len(self._trail) < 2:
+            return None
+        (soc_a, wh_a), (soc_b, wh_b) = self._trail[0], self._trail[-1]
+        drop = soc_a - soc_b
+        if drop < MARGINAL_POINTS:
+            return None
+        return (wh_b - wh_a) / drop
+
+    def floor(self) -> float:
+        """The charge (%) at which the kit counts as empty: its depth of discharge, or the
+        knee the cut-off leaves at the current rate, whichever is higher."""
+        capacity = self.capacity_wh()
+        rate = (self._ewma or 0.0) / capacity if capacity > 0 else 0.0
+        knee = max(
+            KNEE_RESERVE[b.chemistry][0] + KNEE_RESERVE[b.chemistry][1] * rate
+            for b in self.kit.batteries
+        )
+        return max(self.floor_soc, knee)
 
     def remaining_wh(self) -> float:
+        floor = self.floor()
         if self._soc is None:
-            usable = self.prior_full_wh * (1.0 - self.floor_soc / 100.0)
+            usable = self.prior_full_wh * (1.0 - floor / 100.0)
             return max(0.0, usable - self._delivered)
-        return max(0.0, self.capacity_wh() * (self._soc - self.floor_soc) / 100.0)
+        per_point = self.capacity_wh() / 100.0
+        marginal = self._marginal_wh_per_point()
+        if marginal is not None and 0 < marginal < per_point * 0.97:
+            per_point = marginal  # the tail: each % now holds less energy than the average
+        return max(0.0, per_point * (self._soc - floor))
 
     # -- projection -----------------------------------------------------------------------
 
     def _ratio(self) -> float:
-        if self._ewma is None:
+        """Measured ÷ planned energy since the start, shrunk towards 1 by one planned hour."""
+        prior = RATIO_PRIOR_S / 3600.0 * (sum(self.planned) / len(self.planned))
+        if prior <= 0:
             return 1.0
-        if not self._ewma_planned or self._ewma_planned <= 0:
-            return 1.0
-        return max(0.0, self._ewma / self._ewma_planned)
+        return max(0.0, (self._delivered_all + prior) / (self._planned_all + prior))
 
     def _time_to_empty(
         self, now: float, remaining: float, profile: Sequence[float], boost: float
@@ -226,9 +271,20 @@ class Estimator:
         ratio = self._ratio()
         use_plan = any(w > 0 for w in profile)
         live = self._ewma if self._ewma is not None else self._planned_at(now, profile)
+        recent = self._ewma_planned if self._ewma_planned is not None else self._planned_at(now)
+        if profile is not self.planned:  # shedding: the loads shed are gone from the live draw too
+            recent -= self._planned_at(now) - self._planned_at(now, profile)
         t, left = now, remaining
         while t - now < MAX_HORIZON_S:
-            watts = (self._planned_at(t, profile) * ratio if use_plan else live) * boost
+            ahead = t - now + STEP_S / 2.0
+            weight = math.exp(-ahead / LIVE_TAU_S)
+            if use_plan:
+                # the plan (its schedule changes come through at once), shifted by how far the
+                # live average is from the plan's average over the same time, fading out
+                planned = self._planned_at(t, profile) * ratio
+                watts = max(0.0, planned + weight * (live - recent * ratio)) * boost
+            else:
+                watts = live * boost
             if watts <= 0:
                 t += STEP_S
                 continue
@@ -245,20 +301,23 @@ class Estimator:
         if self._last_t is not None and t > self._last_t:
             dt = t - self._last_t
             now_w = self._last_w if watts is None else watts
-            self._delivered += (self._last_w + now_w) / 2.0 * dt / 3600.0
+            step_wh = (self._last_w + now_w) / 2.0 * dt / 3600.0
+            self._delivered += step_wh
+            self._delivered_all += step_wh
+            self._planned_all += self._planned_at(self._last_t) * dt / 3600.0
             alpha = 1.0 - math.exp(-dt / EWMA_TAU_S)
+            planned_now = self._planned_at(t)
+            base_p = self._ewma_planned if self._ewma_planned is not None else planned_now
+            self._ewma_planned = base_p + alpha * (planned_now - base_p)
             if watts is not None:
                 base = self._ewma if self._ewma is not None else watts
                 diff = watts - base
                 self._ewma = base + alpha * diff
                 self._var = (1 - alpha) * (self._var + alpha * diff * diff)
-            planned = self._planned_at(t)
-            base_p = self._ewma_planned if self._ewma_planned is not None else planned
-            self._ewma_planned = base_p + alpha * (planned - base_p)
         elif self._last_t is None:
+            self._ewma_planned = self._planned_at(t)
             if watts is not None:
                 self._ewma = watts
-            self._ewma_planned = self._planned_at(t)
         if watts is not None:
             self._last_w = watts
         self._last_t = t
@@ -268,13 +327,18 @@ class Estimator:
             elif reading.soc > self._soc0 + 1.0:  # recharged: measure the capacity anew
                 self._soc0 = reading.soc
                 self._delivered = 0.0
+                self._trail.clear()
             self._soc = reading.soc
+            self._trail.append((reading.soc, self._delivered))
+            while len(self._trail) > 2 and self._trail[1][0] - reading.soc >= MARGINAL_POINTS:
+                self._trail.pop(0)
 
         remaining = self.remaining_wh()
         tte = self._time_to_empty(t, remaining, self.planned, 1.0)
-        spread = 0.0
+        spread = LOAD_UNCERTAINTY
         if self._ewma:
-            spread = min(0.5, math.sqrt(max(0.0, self._var)) / max(self._ewma, 1e-6) * 0.25)
+            variability = math.sqrt(max(0.0, self._var)) / max(self._ewma, 1e-6) * 0.25
+            spread = min(0.5, max(spread, variability))
         cautious = remaining * (1.0 - self._capacity_uncertainty())
         tte90 = min(tte, self._time_to_empty(t, cautious, self.planned, 1.0 + spread))
         device = reading.runtime_s

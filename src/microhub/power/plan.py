@@ -11,7 +11,7 @@ How the numbers are made:
 * **Monte Carlo**: each trial switches every duty-cycled load on and off as a two-state Markov
   chain whose mean on-time is ``duty × cycle_minutes`` and mean off-time
   ``(1 - duty) × cycle_minutes`` (so the long-run on-share is the duty cycle, with realistic
-  runs of on and off). Runtime is when a trial's cumulative battery energy reaches the usable
+  runs of on and off; see :func:`switch_probabilities`). Runtime is when a trial's cumulative battery energy reaches the usable
   energy; a trial that survives the event is extended at its own mean draw over the last hour.
 * **Percentiles** follow the reserves convention: **P90 is the conservative figure** — 90 % of
   trials last at least that long; P50 is the median; P10 is reached by only 10 % of trials.
@@ -47,6 +47,7 @@ __all__ = [
     "plan_event",
     "quantile",
     "shedding_order",
+    "switch_probabilities",
 ]
 
 DEFAULT_TRIALS = 300
@@ -120,6 +121,20 @@ def _segments(profile: Sequence[float]) -> tuple[Segment, ...]:
     return tuple(out)
 
 
+def switch_probabilities(load: Load) -> tuple[float, float]:
+    """Per-minute (on→off, off→on) probabilities of a duty-cycled load's Markov chain.
+
+    Mean on-time ``duty × cycle`` and off-time ``(1 - duty) × cycle`` give rates
+    ``1/(duty × cycle)`` and ``1/((1 - duty) × cycle)``; when a run is shorter than the one-minute
+    step both are scaled down together, which keeps the long-run on-share equal to the duty.
+    """
+    duty, cycle = load.duty_cycle, load.cycle_minutes
+    off = 1.0 / (duty * cycle)
+    on = 1.0 / ((1.0 - duty) * cycle)
+    scale = max(1.0, off, on)
+    return off / scale, on / scale
+
+
 def _trial(
     kit: Kit,
     schedule: Sequence[Sequence[bool]],
@@ -130,6 +145,10 @@ def _trial(
 ) -> tuple[float, list[float]]:
     """One Monte Carlo trial: (runtime in minutes, battery Wh used by the end of each minute)."""
     states = [rng.random() < load.duty_cycle for load in kit.loads]
+    switches = [
+        switch_probabilities(load) if 0.0 < load.duty_cycle < 1.0 else (0.0, 0.0)
+        for load in kit.loads
+    ]
     used = 0.0
     runtime: float | None = None
     cumulative: list[float] = []
@@ -140,9 +159,9 @@ def _trial(
             duty = load.duty_cycle
             if 0.0 < duty < 1.0:
                 if states[i]:
-                    if rng.random() < 1.0 / max(1.0, duty * load.cycle_minutes):
+                    if rng.random() < switches[i][0]:
                         states[i] = False
-                elif rng.random() < 1.0 / max(1.0, (1.0 - duty) * load.cycle_minutes):
+                elif rng.random() < switches[i][1]:
                     states[i] = True
                 on = states[i]
             else:

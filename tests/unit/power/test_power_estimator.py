@@ -34,12 +34,16 @@ def discharge(true_wh: float, watts: float, *, end_h: float) -> tuple[Estimator,
 
 
 def test_learns_a_smaller_real_capacity() -> None:
-    """A battery at 80 % of its file's capacity is learned from charge used vs Wh delivered."""
-    _, out = discharge(800, 150, end_h=4)
+    """A battery at 80 % of its file's capacity is learned from charge used vs Wh delivered, and
+    time to empty is the learned energy above the LFP knee at the measured draw."""
+    est, out = discharge(800, 150, end_h=4)
     _, _, last = out[-1]
     assert last.capacity_wh == pytest.approx(800, rel=0.02)
-    _t, truth, mid = out[len(out) // 2]
-    assert mid.time_to_empty_s == pytest.approx(truth, rel=0.03)
+    _, _, mid = out[len(out) // 2]
+    assert mid.soc is not None
+    expected = 800 * (mid.soc - est.floor()) / 100 / 150 * 3600
+    assert mid.time_to_empty_s == pytest.approx(expected, rel=0.03)
+    assert 3.5 < est.floor() < 10  # the knee grows with the rate (here about C/5)
 
 
 def test_p90_is_conservative() -> None:
