@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from microhub.crypto.signing import check_signature
 from microhub.domain.canonical import canonical, sha256_hex
@@ -47,15 +49,18 @@ from microhub.services.devices import Device
 from microhub.services.journaling import _store as store_record
 from microhub.store import catalog as catalog_store
 from microhub.store import journal as journal_store
+from microhub.store.sqlite import Database
 
 __all__ = [
     "DEVICE_TYPES",
     "MAX_BATCH",
     "MAX_SKEW_S",
+    "GroupCommit",
     "IngestReport",
     "Issue",
     "Outcome",
     "Upload",
+    "committer",
     "ingest",
     "list_rejects",
 ]
@@ -368,6 +373,90 @@ def _business_issues(
     return issues
 
 
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Slot(Generic[T]):
+    job: Callable[[sqlite3.Connection], T]
+    result: T | None = None
+    error: Exception | None = None
+    done: bool = False
+
+
+class GroupCommit:
+    """Runs write jobs from many threads in shared transactions: one commit (one fsync) for all
+    the uploads that arrived while the previous commit was being written.
+
+    Each job runs inside its own ``SAVEPOINT``: a job that raises is rolled back alone and its
+    error goes to its caller; the others commit. If the COMMIT itself fails, every job of the
+    batch gets that error (nothing of the batch is stored). A caller returns only after its job
+    is durable, so an acknowledged record is on disk exactly as with a transaction of its own.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cond = threading.Condition()
+        self._pending: list[_Slot[Any]] = []
+        self._busy = False
+
+    def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        slot: _Slot[T] = _Slot(job)
+        with self._cond:
+            self._pending.append(slot)
+            while not slot.done and self._busy:
+                self._cond.wait()
+            if slot.done:
+                return self._outcome(slot)
+            self._busy = True
+            batch, self._pending = self._pending, []
+        try:
+            self._commit(batch)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+        return self._outcome(slot)
+
+    @staticmethod
+    def _outcome(slot: _Slot[T]) -> T:
+        if slot.error is not None:
+            raise slot.error
+        return slot.result  # type: ignore[return-value]
+
+    def _commit(self, batch: list[_Slot[Any]]) -> None:
+        try:
+            with self._db.write() as conn:
+                for slot in batch:
+                    conn.execute("SAVEPOINT ingest_job")
+                    try:
+                        slot.result = slot.job(conn)
+                    except Exception as error:
+                        conn.execute("ROLLBACK TO ingest_job")
+                        slot.error = error
+                    conn.execute("RELEASE ingest_job")
+        except Exception as error:
+            for slot in batch:
+                if slot.error is None:
+                    slot.error, slot.result = error, None
+        finally:
+            for slot in batch:
+                slot.done = True
+
+
+_COMMITTERS: weakref.WeakKeyDictionary[Database, GroupCommit] = weakref.WeakKeyDictionary()
+_COMMITTERS_LOCK = threading.Lock()
+
+
+def committer(hub: Hub) -> GroupCommit:
+    """The hub database's group committer (one per open database)."""
+    with _COMMITTERS_LOCK:
+        found = _COMMITTERS.get(hub.db)
+        if found is None:
+            found = _COMMITTERS[hub.db] = GroupCommit(hub.db)
+        return found
+
+
 @dataclass(frozen=True, slots=True)
 class _Seen:
     """What every write of this upload also records about the device (no extra transaction)."""
@@ -419,7 +508,8 @@ def _ingest_one(
             code="bad_signature",
         )
     series, seq = body["series"], body["seq"]
-    with hub.db.write() as conn:
+
+    def transaction(conn: sqlite3.Connection) -> Outcome:
         head = journal_store.head(conn, series)
         if seq <= head.seq:
             stored = journal_store.get_record(conn, series, seq)[1]
@@ -473,7 +563,9 @@ def _ingest_one(
                 (device.device_id, series, seq, issue.code, issue.field, issue.message, stamp),
             )
         seen.store(conn, uploaded=seq)
-    return Outcome(series, seq, "accepted", digest, tuple(issues))
+        return Outcome(series, seq, "accepted", digest, tuple(issues))
+
+    return committer(hub).run(transaction)
 
 
 def ingest(
@@ -490,7 +582,7 @@ def ingest(
     Records before a refused one stay stored (they were valid and are acknowledged by a retry as
     duplicates). Raises the refusal's ``ValidationError``/``Conflict`` with ``accepted_through``.
     The device's clock skew, last contact and reported head are written in the same transaction
-    as its record (one fsync per uploaded record). ``reader``: a connection for reads (default:
+    as its record; concurrent uploads share commits (:class:`GroupCommit`). ``reader``: a connection for reads (default:
     the writer's).
     """
     now = hub.clock.now()
