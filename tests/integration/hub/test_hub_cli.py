@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -89,3 +90,61 @@ def test_serve_refuses_a_folder_without_a_hub(cli: Any, tmp_path: Path) -> None:
     result = cli("serve", "--data", str(tmp_path / "none"), "--port", "9", "--json")
     assert result.exit_code == 3
     assert result.json()["error"]["code"] == "no_hub"
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import ipaddress
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_serve_speaks_https_with_a_certificate(hub_dir: Path, tmp_path: Path) -> None:
+    """With --tls-cert/--tls-key the hub serves HTTPS, which phones need for the offline app."""
+    cert, key = _self_signed(tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "microhub", "serve", "--data", str(hub_dir), "--host",
+         "127.0.0.1", "--port", str(port), "--tls-cert", str(cert), "--tls-key", str(key)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                response = httpx.get(
+                    f"https://127.0.0.1:{port}/api/v1/health",
+                    verify=ssl.create_default_context(cafile=str(cert)),
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert response.json() == {"ok": True}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
