@@ -203,6 +203,9 @@ def demo(data: Path | None, as_json: bool, serve: bool, host: str, port: int) ->
                 url=lan_url(host, port),
                 ttl_s=3600,
             )
+            result["pairing"]["local_url"] = (
+                f"http://127.0.0.1:{port}/#pair={result['pairing']['code']}"
+            )
         finally:
             hub.close()
 
@@ -217,6 +220,7 @@ def demo(data: Path | None, as_json: bool, serve: bool, host: str, port: int) ->
         if "pairing" in result:
             console.print("\nSell from a phone or this browser:")
             print_pairing(console, result["pairing"])
+            console.print(f"On this computer open {result['pairing']['local_url']}")
 
     Out(as_json).emit(result, human)
     if serve:
