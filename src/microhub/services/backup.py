@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ from microhub.vault.targets import BackupTarget, S3Target, backup_name, parse_ta
 __all__ = ["backup", "prune", "restore", "run_backup_scheduler"]
 
 log = logging.getLogger("microhub.vault")
+STALE_SECONDS = 3600  # a snapshot or partial file this old belongs to a killed backup
 
 
 def _recipients(hub: Hub, extra: Sequence[str]) -> list[str]:
@@ -71,6 +73,9 @@ def backup(hub: Hub, *, to: str, recipients: Sequence[str] = ()) -> dict[str, An
     data_dir = hub.settings.data_dir
     tmp = data_dir / "tmp"
     tmp.mkdir(mode=0o700, exist_ok=True)
+    for stale in tmp.glob("snapshot-*.sqlite"):  # left by a backup that was killed
+        if stale.stat().st_mtime < time.time() - STALE_SECONDS:
+            stale.unlink(missing_ok=True)
     snapshot = tmp / f"snapshot-{secrets.token_hex(6)}.sqlite"
     now = hub.clock.now()
     name = _name(hub, now)

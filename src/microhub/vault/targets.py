@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -107,6 +108,9 @@ class FolderTarget:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StorageError(f"cannot create {self.folder}: {exc.strerror}") from None
+        for stale in self.folder.glob(".microhub-*.partial"):  # left by a killed backup
+            if stale.stat().st_mtime < time.time() - 3600:
+                stale.unlink(missing_ok=True)
         tmp = self.folder / f".{name}.{secrets.token_hex(4)}.partial"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
