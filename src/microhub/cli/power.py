@@ -15,6 +15,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -136,7 +137,9 @@ def _plan_human(plan: Plan) -> Callable[[Console], None]:
         )
         if plan.shed:
             after = plan.after_shedding
-            c.print(f"[bold]shed to make it[/] (lowest priority first): {', '.join(plan.shed)}")
+            c.print(
+                f"[bold]shed to make it[/] (lowest priority first): {escape(', '.join(plan.shed))}"
+            )
             if after is not None:
                 c.print(
                     f"  then: P90 {_fmt_minutes(after.runtime_p90)}, P50 "
@@ -270,7 +273,7 @@ def _estimate_line(e: Estimate) -> str:
         a = e.alert
         line += (
             f"\n  [bold red]ALERT[/]: runs out about {_fmt_minutes(a.shortfall_s / 60)} before "
-            f"the event ends; shed: {', '.join(a.shed) or 'nothing sheddable'}"
+            f"the event ends; shed: {escape(', '.join(a.shed)) or 'nothing sheddable'}"
             + ("" if a.makes_it_after_shedding else " (still short: add capacity)")
         )
     return line
@@ -292,7 +295,7 @@ async def _watch(
             async for event in events:
                 if isinstance(event, Problem):
                     if not as_json:
-                        stderr.print(f"[yellow]{event.kind}[/]: {event.message}")
+                        stderr.print(f"[yellow]{event.kind}[/]: {escape(event.message)}")
                     continue
                 data: dict[str, Any] = {"reading": event.to_json()}
                 estimate = estimator.update(event) if estimator else None
@@ -301,7 +304,7 @@ async def _watch(
                 if as_json:
                     sys.stdout.write(json.dumps(data) + "\n")
                 else:
-                    console.print(_reading_line(event), highlight=False)
+                    console.print(escape(_reading_line(event)), highlight=False)
                     if estimate is not None:
                         console.print(_estimate_line(estimate), highlight=False)
                 return
@@ -319,7 +322,7 @@ async def _watch(
                 sys.stdout.write(json.dumps(data) + "\n")
                 sys.stdout.flush()
             else:
-                console.print(_reading_line(item), highlight=False)
+                console.print(escape(_reading_line(item)), highlight=False)
                 if estimate is not None:
                     console.print(_estimate_line(estimate))
         elif as_json:
@@ -328,9 +331,9 @@ async def _watch(
         elif isinstance(item, Status):
             colour = {"lost": "red", "receiving": "green"}.get(item.kind, "dim")
             extra = f" (retry {item.attempt} in {item.retry_in_s:.1f} s)" if item.retry_in_s else ""
-            stderr.print(f"[{colour}]{item.kind}[/]: {item.message}{extra}")
+            stderr.print(f"[{colour}]{item.kind}[/]: {escape(item.message)}{extra}")
         else:
-            stderr.print(f"[yellow]{item.kind}[/]: {item.message}")
+            stderr.print(f"[yellow]{item.kind}[/]: {escape(item.message)}")
 
 
 _SOURCE_HELP = (
@@ -424,7 +427,8 @@ def _store_loadtest(data_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
 def _loadtest_human(result: dict[str, Any], stored: dict[str, Any]) -> Callable[[Console], None]:
     def human(c: Console) -> None:
         c.print(
-            f"[bold]load test[/] of {result['kit']} on {result['source']}: {result['samples']} "
+            f"[bold]load test[/] of {escape(result['kit'])} on {escape(result['source'])}: "
+            f"{result['samples']} "
             f"readings over {result['duration_s']:.0f} s"
         )
         c.print(

@@ -159,3 +159,16 @@ def test_hub_watcher_records_telemetry_events(nut: Any, hub_dir: Path) -> None:
     assert types.count("power.reading.recorded") >= 2
     payload = json.loads(next(e.payload for e in events if e.type == "power.reading.recorded"))
     assert payload["watts"] == 520 and payload["side"] == "load"
+
+
+def test_watch_human_output_shows_rejected_sentinels(nut: Any, cli: Any) -> None:
+    """Without --json, watch --once prints the reading and the rejected sentinel in brackets."""
+    server = nut(
+        "ups.status: OB DISCHRG\nbattery.charge: 97\nbattery.runtime: 65535\nups.realpower: 300\n"
+        "TIMER 1\n"
+    )
+    result = cli("power", "watch", "--source", server.url, "--once", "--kit", KIT, "--end", "23:59")
+    assert result.exit_code == 0, result.stderr
+    assert "97.0 %" in result.stdout and "300 W (load)" in result.stdout
+    assert "[rejected: runtime_s: 65535 is the 'unknown' sentinel]" in result.stdout
+    assert "empty in" in result.stdout
