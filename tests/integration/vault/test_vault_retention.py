@@ -12,6 +12,7 @@ from typing import Any
 from microhub.bootstrap import open_hub
 from microhub.services import audit, sales
 from microhub.services import consent as consent_service
+from microhub.services import retention as retention_service
 from microhub.services import vault as vault_service
 from microhub.vault import people
 
@@ -81,3 +82,32 @@ def test_retention_purges_confirmed_people_and_old_media(cli: Any, hub_dir: Path
         hub.close()
     again = cli("retention", "run", "--data", str(hub_dir), "--json").json()
     assert again["personal"]["purged"] == []
+
+
+def test_retention_scheduler_runs_until_stopped(hub_dir: Path) -> None:
+    """run_retention purges due people on its first pass and returns when stop is set."""
+    import asyncio
+
+    start = datetime.now(UTC) - timedelta(hours=100)
+    hub = open_hub(hub_dir, clock=FixedClock(start))
+    try:
+        pseudonym = vault_service.remember_person(hub, email=EMAILS[0])
+        vault_service.mark_cloud_confirmed(hub, pseudonyms=[pseudonym])
+    finally:
+        hub.close()
+    hub = open_hub(hub_dir)
+    try:
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(
+                retention_service.run_retention(hub, stop=stop, interval=3600)
+            )
+            while vault_service.lookup_person(hub, email=EMAILS[0]) is not None:
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.wait_for(task, timeout=60)
+
+        asyncio.run(main())
+    finally:
+        hub.close()
