@@ -147,10 +147,7 @@ class Cloud:
         raise RuntimeError("cloud did not start")
 
     def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return peak_rss_mb(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -169,6 +166,13 @@ def join_to(hub_dir: Path, db: str, url: str, name: str) -> None:
         asyncio.run(join(hub, cloud_url=url, token=token))
     finally:
         hub.close()
+
+
+def peak_rss_mb(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- the drain worker (a separate process, so its peak RSS is the hub's) ------------------------
@@ -229,6 +233,7 @@ def drain_worker(hub_dir: Path, *, loop: bool) -> dict[str, Any]:
         sent = int(conn.execute("SELECT SUM(bytes_sent) FROM sync_lanes").fetchone()[0] or 0)
     hub.close()
     return {
+        "peak_rss_mb": peak_rss_mb(),
         "seconds": marks["all"],
         "money_acked_s": marks.get("money"),
         "telemetry_first_s": marks.get("telemetry_first"),
@@ -243,9 +248,10 @@ def run_drain(hub_dir: Path, *, loop: bool) -> dict[str, Any]:
     )
     assert proc.stdout is not None
     out = proc.stdout.read()
-    _, _status, usage = os.wait4(proc.pid, 0)
+    proc.wait()
     result: dict[str, Any] = json.loads(out)
-    result["hub_peak_rss_mb"] = usage.ru_maxrss / 1024
+    # VmHWM of the worker itself (ru_maxrss of a child also counts the forked parent's pages).
+    result["hub_peak_rss_mb"] = result.pop("peak_rss_mb")
     return result
 
 

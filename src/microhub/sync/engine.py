@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -39,6 +40,15 @@ START_BATCH = 500
 MAX_BATCH = 5000
 MAX_BATCH_RAW_BYTES = 4 * 1024 * 1024
 SLOW_S = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    lane: str
+    body: bytes
+    count: int
+    cursor: int  # lane_prev of the first event
+    last: int  # hub_seq of the last event
 
 
 def _now() -> str:
@@ -157,10 +167,18 @@ class SyncEngine:
                 if value:
                     state.move_cursor(conn, lane=lane, to=value, now=_now())
 
-    def _next_batch(self) -> tuple[str, list[WireEvent], int, int]:
-        """The first lane with pending events, up to ``self.batch`` of them."""
+    def _next_batch(
+        self, assume: tuple[str, int] | None = None
+    ) -> tuple[str, list[WireEvent], int, int]:
+        """The first lane with pending events, up to ``self.batch`` of them.
+
+        ``assume=(lane, seq)`` reads as if ``lane`` were acknowledged up to ``seq`` (the batch in
+        flight), so the next batch can be prepared while the cloud works on the current one.
+        """
         with self.db.read() as conn:
             cursors = state.cursors(conn)
+            if assume is not None:
+                cursors[assume[0]] = max(cursors[assume[0]], assume[1])
             head = int(conn.execute("SELECT COALESCE(MAX(hub_seq), 0) FROM outbox").fetchone()[0])
             for lane in LANES:
                 rows = conn.execute(
@@ -186,10 +204,10 @@ class SyncEngine:
                     return lane, events, head, cursors[lane]
         return "", [], head, 0
 
-    def _next_body(self, offset_ms: int) -> tuple[str, bytes, int, int]:
-        lane, events, head, cursor = self._next_batch()
+    def _next_body(self, offset_ms: int, assume: tuple[str, int] | None) -> _Prepared:
+        lane, events, head, cursor = self._next_batch(assume)
         if not events:
-            return lane, b"", 0, cursor
+            return _Prepared(lane, b"", 0, cursor, cursor)
         body = encode_push(
             hub_id=self.hub_id,
             lane=lane,
@@ -197,7 +215,7 @@ class SyncEngine:
             events=events,
             clock_offset_ms=offset_ms,
         )
-        return lane, body, len(events), cursor
+        return _Prepared(lane, body, len(events), cursor, events[-1].hub_seq)
 
     def _store_ack(self, lane: str, acked: int, answer: dict[str, Any], sent: int) -> None:
         now = _now()
@@ -216,38 +234,56 @@ class SyncEngine:
                 state.save_anchor(conn, anchor, now=now)
 
     async def _push(self, client: CloudClient, report: SyncReport) -> None:
-        while True:
-            # SQLite reads and gzip run in a worker thread: the hub's web server shares this loop.
-            lane, body, count, cursor = await asyncio.to_thread(self._next_body, client.offset_ms)
-            if not count:
-                return
-            started = time.monotonic()
-            answer = await client.post("/v1/push", body, gzip=True)
-            elapsed = time.monotonic() - started
-            acked = int(answer["acked_through"])
-            if acked < cursor:
-                raise Conflict(
-                    f"the cloud holds {lane} events only up to {acked}, behind this hub's "
-                    f"cursor {cursor}: it lost data (restored from an old backup?)",
-                    code="cloud_behind",
-                    details={"lane": lane, "acked_through": acked, "cursor": cursor},
+        # SQLite reads and gzip run in a worker thread (the hub's web server shares this loop),
+        # and the next batch is prepared while the cloud stores the current one.
+        ahead = asyncio.ensure_future(asyncio.to_thread(self._next_body, client.offset_ms, None))
+        try:
+            while True:
+                batch = await ahead
+                if not batch.count:
+                    return
+                ahead = asyncio.ensure_future(
+                    asyncio.to_thread(self._next_body, client.offset_ms, (batch.lane, batch.last))
                 )
-            await asyncio.to_thread(self._store_ack, lane, acked, answer, len(body))
-            report.batches += 1
-            report.pushed[lane] += int(answer.get("accepted", 0))
-            report.duplicates += int(answer.get("duplicates", 0))
-            report.rejects.extend(answer.get("rejects", []))
-            report.alarms += len(answer.get("alarms", []))
-            if acked == cursor and answer.get("gap_at") is not None:
-                raise Conflict(
-                    f"the cloud refused {lane} events after {acked} as a gap",
-                    code="sequence_gap",
-                    details={"lane": lane, "acked_through": acked},
-                )
-            if elapsed < 1.0:
-                self.batch = min(MAX_BATCH, self.batch * 2)
-            elif elapsed > SLOW_S:
-                self.batch = max(MIN_BATCH, self.batch // 2)
+                started = time.monotonic()
+                answer = await client.post("/v1/push", batch.body, gzip=True)
+                elapsed = time.monotonic() - started
+                acked = int(answer["acked_through"])
+                self._check(batch, acked, answer)
+                await asyncio.to_thread(self._store_ack, batch.lane, acked, answer, len(batch.body))
+                report.batches += 1
+                report.pushed[batch.lane] += int(answer.get("accepted", 0))
+                report.duplicates += int(answer.get("duplicates", 0))
+                report.rejects.extend(answer.get("rejects", []))
+                report.alarms += len(answer.get("alarms", []))
+                if acked != batch.last:  # not all taken: what was read ahead may not follow
+                    await ahead
+                    ahead = asyncio.ensure_future(
+                        asyncio.to_thread(self._next_body, client.offset_ms, None)
+                    )
+                if elapsed < 1.0:
+                    self.batch = min(MAX_BATCH, self.batch * 2)
+                elif elapsed > SLOW_S:
+                    self.batch = max(MIN_BATCH, self.batch // 2)
+        finally:
+            with contextlib.suppress(Exception):
+                await ahead  # a read-ahead still running, or its error, is not left behind
+
+    @staticmethod
+    def _check(batch: _Prepared, acked: int, answer: dict[str, Any]) -> None:
+        if acked < batch.cursor:
+            raise Conflict(
+                f"the cloud holds {batch.lane} events only up to {acked}, behind this hub's "
+                f"cursor {batch.cursor}: it lost data (restored from an old backup?)",
+                code="cloud_behind",
+                details={"lane": batch.lane, "acked_through": acked, "cursor": batch.cursor},
+            )
+        if acked == batch.cursor and answer.get("gap_at") is not None:
+            raise Conflict(
+                f"the cloud refused {batch.lane} events after {acked} as a gap",
+                code="sequence_gap",
+                details={"lane": batch.lane, "acked_through": acked},
+            )
 
     async def _pull(self, client: CloudClient, cursor: int) -> int:
         applied = 0
