@@ -237,7 +237,7 @@ def backup(data: Path, as_json: bool, to: str, recipients: tuple[str, ...]) -> N
     """
     hub = open_from(data)
     try:
-        result = backup_service.backup(hub, to=to, recipients=list(recipients))
+        result = backup_service.backup(hub, to=to, recipients=list(recipients), low_priority=True)
     finally:
         hub.close()
     Out(as_json).emit(
