@@ -149,10 +149,11 @@ class PinIn(_Model):
 _bearer = HTTPBearer(auto_error=False, description="The device credential from pairing.")
 
 
-def _device(
+async def _device(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Device:
+    # async on purpose: one indexed read, no thread-pool hop per request (the hop costs more).
     token = credentials.credentials if credentials else None
     return device_service.authenticate(
         request.app.state.hub, request.app.state.readers.get(), token
