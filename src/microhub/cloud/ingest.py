@@ -28,7 +28,7 @@ from typing import Any
 
 from microhub.cloud.identity import CloudKey
 from microhub.cloud.store import Alarm, CloudStore, HubRecord, SeriesHead
-from microhub.crypto.signing import check_signature, key_id_for
+from microhub.crypto.signing import check_signatures, key_id_for
 from microhub.domain.canonical import canonical, sha256_hex
 from microhub.domain.journal import GENESIS, summary
 from microhub.domain.verify import PublicKey
@@ -61,13 +61,22 @@ class PushResult:
         }
 
 
-def verify_record(payload: dict[str, Any], head: SeriesHead) -> list[tuple[str, str]]:
-    """Check one journal event against its series head; update the head; return rejects."""
+SignatureJob = tuple[PublicKey, bytes, bytes]
+
+
+def verify_record(
+    payload: dict[str, Any], head: SeriesHead
+) -> tuple[list[tuple[str, str]], SignatureJob | None]:
+    """Check one journal event against its series head and move the head on.
+
+    Returns the problems found and the signature check still to run (the caller runs many at
+    once, in parallel threads); a failed check is a ``bad_signature`` reject.
+    """
     problems: list[tuple[str, str]] = []
     record = payload.get("record")
     series, seq, digest = payload.get("series"), payload.get("seq"), payload.get("hash")
     if not isinstance(record, dict) or not isinstance(seq, int) or not isinstance(digest, str):
-        return [("malformed", "journal event lacks record, seq or hash")]
+        return [("malformed", "journal event lacks record, seq or hash")], None
     raw = canonical(record)
     actual = sha256_hex(raw)
     if actual != digest:
@@ -75,7 +84,7 @@ def verify_record(payload: dict[str, Any], head: SeriesHead) -> list[tuple[str, 
     if record.get("series") != series or record.get("seq") != seq:
         problems.append(("modified", "record's series/seq differ from the event's"))
     if seq <= head.seq:
-        return [*problems, ("duplicate_seq", f"seq {seq} is not after the head {head.seq}")]
+        return [*problems, ("duplicate_seq", f"seq {seq} is not after the head {head.seq}")], None
     if seq != head.seq + 1:
         problems.append(("gap", f"seq {seq} follows {head.seq}: records are missing"))
     elif record.get("prev") != head.hash:
@@ -98,6 +107,7 @@ def verify_record(payload: dict[str, Any], head: SeriesHead) -> list[tuple[str, 
     key_id = str(record.get("key", ""))
     pinned = head.keys.get(key_id)
     signature = payload.get("signature")
+    job: SignatureJob | None = None
     if pinned is None or key_id != head.key_id:
         problems.append(("bad_signature", f"signed with key {key_id!r}, not the series' key"))
     elif signature is not None:
@@ -105,18 +115,16 @@ def verify_record(payload: dict[str, Any], head: SeriesHead) -> list[tuple[str, 
             sig = base64.b64decode(str(signature), validate=True)
         except (binascii.Error, ValueError):
             sig = b""
-        key = PublicKey(key_id, pinned[0], bytes.fromhex(pinned[1]))
         try:
             line = summary(record, actual).encode()
         except KeyError:
             line = b""
-        if not check_signature(key, line, sig):
-            problems.append(("bad_signature", "the signature does not match the record"))
+        job = (PublicKey(key_id, pinned[0], bytes.fromhex(pinned[1])), line, sig)
     if rtype == "key_change" and isinstance(data, dict) and data.get("key") in head.keys:
         head.key_id = str(data["key"])
     head.seq = seq
     head.hash = actual
-    return problems
+    return problems, job
 
 
 def _journal_payload(event: WireEvent) -> dict[str, Any] | None:
@@ -215,12 +223,23 @@ def _verify_journal(
     if not series:
         return {}
     heads: dict[str, SeriesHead] = tx.heads(series)
+    problems: list[tuple[int, str, str]] = []
+    jobs: list[SignatureJob] = []
+    job_seqs: list[int] = []
     for event, payload in parsed:
         if payload is None:
             continue
         name = str(payload["series"])
         head = heads.setdefault(name, SeriesHead(name, 0, GENESIS))
-        for kind, detail in verify_record(payload, head):
-            tx.reject(hub_seq=event.hub_seq, kind=kind, detail=detail, now=now)
-            result.rejects.append({"hub_seq": event.hub_seq, "kind": kind, "detail": detail})
+        found, job = verify_record(payload, head)
+        problems.extend((event.hub_seq, kind, detail) for kind, detail in found)
+        if job is not None:
+            jobs.append(job)
+            job_seqs.append(event.hub_seq)
+    for hub_seq, ok in zip(job_seqs, check_signatures(jobs), strict=True):
+        if not ok:
+            problems.append((hub_seq, "bad_signature", "the signature does not match the record"))
+    for hub_seq, kind, detail in sorted(problems):
+        tx.reject(hub_seq=hub_seq, kind=kind, detail=detail, now=now)
+        result.rejects.append({"hub_seq": hub_seq, "kind": kind, "detail": detail})
     return heads

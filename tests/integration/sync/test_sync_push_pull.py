@@ -267,3 +267,19 @@ def test_replays_bad_signatures_and_corrupt_batches_change_nothing(joined: Any) 
     assert cloud.store.events(hub=record) == []
     report = asyncio.run(sync_once(hub))
     assert report.acked["money"] == _outbox_count(hub)
+
+
+def test_record_with_a_forged_signature_is_a_bad_signature_reject(joined: Any) -> None:
+    """An intact record whose signature was replaced is rejected as bad_signature, alone."""
+    hub = joined.hub
+    _sell(hub, 2)
+    row = hub.db.connection.execute("SELECT payload FROM outbox WHERE hub_seq = 2").fetchone()
+    payload = json.loads(row[0])
+    payload["signature"] = base64.b64encode(b"\1" * 64).decode()
+    conn = sqlite3.connect(hub.settings.database)
+    conn.execute("UPDATE outbox SET payload = ? WHERE hub_seq = 2", (json.dumps(payload).encode(),))
+    conn.commit()
+    conn.close()
+    report = asyncio.run(sync_once(hub))
+    assert [(r["hub_seq"], r["kind"]) for r in report.rejects] == [(2, "bad_signature")]
+    assert report.acked["money"] == _outbox_count(hub)
