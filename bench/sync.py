@@ -130,13 +130,15 @@ def outbox_rows(hub_dir: Path) -> list[tuple[Any, ...]]:
 
 
 class Cloud:
+    workers = 1
+
     def __init__(self, db: str) -> None:
         self.db = db
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "microhub", "cloud", "serve", "--db", db, "--port",
-             str(self.port)],
+             str(self.port), "--workers", str(self.workers)],
         )  # fmt: skip
         for _ in range(300):
             try:
@@ -147,7 +149,12 @@ class Cloud:
         raise RuntimeError("cloud did not start")
 
     def peak_rss_mb(self) -> float:
-        return peak_rss_mb(self.proc.pid)
+        """The largest peak RSS among the cloud's processes (the server and its workers)."""
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        return max(peak_rss_mb(pid) for pid in pids)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -482,12 +489,14 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--hubs", type=int, default=200)
     parser.add_argument("--hub-events", type=int, default=2000)
+    parser.add_argument("--cloud-workers", type=int, default=1)
     parser.add_argument("--pouch", type=Path, default=Path("/tmp/pouch"))
     parser.add_argument("--skip", action="append", default=[], choices=["drain", "flap", "fanin"])
     parser.add_argument("--out", type=Path, default=Path("bench/out/sync.json"))
     args = parser.parse_args()
+    Cloud.workers = args.cloud_workers
     work = Path(tempfile.mkdtemp(prefix="microhub-bench-sync-"))
-    results: dict[str, Any] = {"scale": args.scale}
+    results: dict[str, Any] = {"scale": args.scale, "cloud_workers": args.cloud_workers}
     try:
         template = work / "template"
         started = time.monotonic()

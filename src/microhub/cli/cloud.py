@@ -59,10 +59,11 @@ def cloud() -> None:
 @click.option("--db", required=True, envvar="MICROHUB_CLOUD_DB", show_envvar=True, help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8700, show_default=True, type=int, help="Port to listen on.")
-def serve_cmd(db: str, host: str, port: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+def serve_cmd(db: str, host: str, port: int, workers: int) -> None:
     """Serve the cloud API (FastAPI on uvicorn) until interrupted."""
     try:
-        serve(db=db, host=host, port=port)
+        serve(db=db, host=host, port=port, workers=workers)
     except MicrohubError as error:
         stderr.print(Text.assemble(("error", "bold red"), f" ({error.code}): {error.message}"))
         sys.exit(EXIT_STORAGE if isinstance(error, StorageError) else EXIT_NO_HUB)

@@ -6,19 +6,21 @@ loopback port, in a background thread of the current process, over any store URL
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from types import TracebackType
 
 import uvicorn
+from fastapi import FastAPI
 
 from microhub.cloud import open_store
 from microhub.cloud.app import create_app
 from microhub.cloud.store import CloudStore
 from microhub.errors import ConfigurationError
 
-__all__ = ["EmbeddedCloud", "free_port", "serve"]
+__all__ = ["EmbeddedCloud", "app_from_env", "free_port", "serve"]
 
 
 def free_port() -> int:
@@ -27,9 +29,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+DB_ENV = "MICROHUB_CLOUD_DB"
+
+
+def app_from_env() -> FastAPI:
+    """The app factory each uvicorn worker process calls (``serve(workers=N)``)."""
+    return create_app(open_store(os.environ[DB_ENV], migrate=False))
+
+
 def serve(*, db: str, host: str = "127.0.0.1", port: int = 8700, workers: int = 1) -> None:
-    """Serve the cloud app until interrupted."""
-    store = open_store(db)
+    """Serve the cloud app until interrupted; ``workers`` > 1 runs that many processes."""
+    store = open_store(db)  # migrates once, before any worker starts
+    if workers > 1:
+        store.close()
+        os.environ[DB_ENV] = db
+        uvicorn.run(
+            "microhub.cloud.server:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+        )
+        return
     try:
         uvicorn.run(create_app(store), host=host, port=port, log_level="warning", access_log=False)
     finally:

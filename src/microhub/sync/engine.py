@@ -39,7 +39,8 @@ MIN_BATCH = 16
 START_BATCH = 500
 MAX_BATCH = 5000
 MAX_BATCH_RAW_BYTES = 4 * 1024 * 1024
-SLOW_S = 4.0
+FAST_S = 0.5  # an answer quicker than this doubles the batch
+SLOW_S = 2.0  # one slower than this halves it (a busy cloud gets smaller pushes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +262,7 @@ class SyncEngine:
                     ahead = asyncio.ensure_future(
                         asyncio.to_thread(self._next_body, client.offset_ms, None)
                     )
-                if elapsed < 1.0:
+                if elapsed < FAST_S:
                     self.batch = min(MAX_BATCH, self.batch * 2)
                 elif elapsed > SLOW_S:
                     self.batch = max(MIN_BATCH, self.batch // 2)
