@@ -430,6 +430,14 @@ class SqlCloudStore:
                 (org_id, hub_id, kind, detail[:2000], now),
             )
 
+    def audit_log(self, *, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self._all(
+            "SELECT org_id, hub_id, kind, detail, created FROM audit ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        keys = ("org_id", "hub_id", "kind", "detail", "created")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def stats(self, *, hub: HubRecord) -> dict[str, Any]:
         key = (hub.org_id, hub.hub_id)
         by_type = {

@@ -218,6 +218,7 @@ def test_a_hub_cannot_push_another_hubs_events(
             asyncio.run(attack())
         assert caught.value.code == "wrong_hub"
         assert joined.cloud.store.events(hub=b_hub) == before
+        assert "wrong_hub" in {e["kind"] for e in joined.cloud.store.audit_log()}
         with httpx.Client(base_url=joined.cloud.url) as http:
             answer = http.get(
                 f"/v1/admin/hubs/{other.settings.hub_id}",
@@ -265,6 +266,8 @@ def test_replays_bad_signatures_and_corrupt_batches_change_nothing(joined: Any) 
         assert (cut.status_code, cut.json()["error"]["code"]) == (400, "bad_batch")
     asyncio.run(client.close())
     assert cloud.store.events(hub=record) == []
+    audited = {entry["kind"] for entry in cloud.store.audit_log(limit=1000)}
+    assert {"replayed", "digest_mismatch", "bad_signature", "bad_batch", "too_large"} <= audited
     report = asyncio.run(sync_once(hub))
     assert report.acked["money"] == _outbox_count(hub)
 
