@@ -12,7 +12,7 @@ from microhub.cli.common import Out, hub_command, open_from
 from microhub.errors import ValidationError
 from microhub.hub import create_app
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "lan_url", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "lan_url", "run_server", "serve"]
 
 DEFAULT_HOST = "0.0.0.0"  # noqa: S104 - phones on the event Wi-Fi must reach the hub
 DEFAULT_PORT = 8420

@@ -170,11 +170,13 @@ def _check_shape(hub: Hub, device: Device, body: Any, where: str, now: datetime)
     """Refuse anything a correct device never sends, naming the field."""
     if not isinstance(body, dict):
         raise _bad("a record body is a JSON object", where)
-    _no_floats(body, where)
+    # Every known field's type is checked below; free-form parts are checked for floats here.
+    _no_floats(body.get("payments", []), f"{where}.payments")
+    _no_floats(body.get("data", {}), f"{where}.data")
     for name in ("v", "series", "seq", "type", "time", "currency", "key", "prev", "gross"):
         if name not in body:
             raise _bad(f"the record lacks {name!r}", f"{where}.{name}", code="missing_field")
-    if body["v"] != VERSION:
+    if body["v"] != VERSION or not isinstance(body["v"], int):
         raise _bad(f"record version must be {VERSION}", f"{where}.v", body["v"])
     if body["series"] != device.series:
         raise _bad(
@@ -617,10 +619,14 @@ def ingest(
     if not any(r.status == "accepted" for r in results):
         with hub.db.write() as wconn:
             seen.store(wconn)
-    head_seq = journal_store.head(conn, device.series).seq
-    reported = conn.execute(
-        "SELECT device_head FROM devices WHERE device_id = ?", (device.device_id,)
-    ).fetchone()[0]
+    if results:
+        head_seq = results[-1].seq  # uploads are in order: the last one is the head now
+        reported = max(device.device_head, seen.device_head, head_seq)
+    else:
+        head_seq = journal_store.head(conn, device.series).seq
+        reported = conn.execute(
+            "SELECT device_head FROM devices WHERE device_id = ?", (device.device_id,)
+        ).fetchone()[0]
     return IngestReport(
         results=results,
         head_seq=head_seq,
