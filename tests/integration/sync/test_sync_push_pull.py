@@ -195,11 +195,13 @@ def test_tampered_record_is_rejected_but_the_queue_moves(joined: Any) -> None:
 def test_a_hub_cannot_push_another_hubs_events(
     joined: Any, tmp_path: Path, make_joined: Any
 ) -> None:
-    """Hub A signing a batch for hub B's id is refused (403) and B's data is untouched."""
+    """Hub A cannot push as hub B (403), B gets none of A's org config, admins see only their org."""
     other = create_hub(tmp_path / "other")
     try:
         b = make_joined(other, joined.cloud)
-        asyncio.run(sync_once(other))
+        item = CatalogItem(sku="SECRET", name="Org A only", price=1, tax_rate_bp=0)
+        publish_catalog(joined.cloud.store, org=joined.org.org.org_id, items=[item])
+        assert asyncio.run(sync_once(other)).config_applied == 0  # org A's config stays in org A
         b_hub = joined.cloud.store.find_hub(ref=other.settings.hub_id)
         before = joined.cloud.store.events(hub=b_hub)
         event = WireEvent(99, 98, "evil", "sale.recorded", "{}", "1:0", 1, "t")
