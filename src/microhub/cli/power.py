@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from microhub.cli.common import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_NO_HUB, EXIT_STORAGE, Out
-from microhub.errors import ConfigurationError, MicrohubError, StorageError
+from microhub.errors import ConfigurationError, MicrohubError, StorageError, ValidationError
 from microhub.power.chart import soc_chart_svg
 from microhub.power.estimator import Estimate, Estimator
 from microhub.power.kit import parse_clock
@@ -210,7 +210,14 @@ def plan_cmd(
     )
     data: dict[str, Any] = plan.to_json()
     if chart is not None:
-        chart.write_text(soc_chart_svg(plan), encoding="utf-8")
+        try:
+            chart.write_text(soc_chart_svg(plan), encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError(
+                f"cannot write the chart to {chart}: {exc.strerror}",
+                field="chart",
+                value=str(chart),
+            ) from exc
         data["chart"] = str(chart)
     Out(as_json).emit(data, _plan_human(plan))
     if plan.status != "ok":

@@ -296,7 +296,9 @@ class Estimator:
         return MAX_HORIZON_S
 
     def update(self, reading: Reading) -> Estimate:
-        t = reading.at
+        """Take one reading and return the estimate at its time. A reading older than the last
+        one (a source's clock stepping back) counts at the last reading's time."""
+        t = reading.at if self._last_t is None else max(reading.at, self._last_t)
         watts = self._battery_watts(reading)
         if self._last_t is not None and t > self._last_t:
             dt = t - self._last_t

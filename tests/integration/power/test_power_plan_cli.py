@@ -81,3 +81,21 @@ def test_bad_time_and_missing_file(cli: Any, tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert result.json()["error"]["field"] == "kit"
+
+
+def test_unwritable_chart_is_bad_input(cli: Any, tmp_path: Path) -> None:
+    """A chart path in a missing folder is bad input naming --chart, not a traceback."""
+    result = cli(
+        "power",
+        "plan",
+        KIT,
+        "--start",
+        "18:00",
+        "--end",
+        "23:30",
+        "--json",
+        "--chart",
+        str(tmp_path / "missing" / "soc.svg"),
+    )
+    assert result.exit_code == 2
+    assert result.json()["error"]["field"] == "chart"

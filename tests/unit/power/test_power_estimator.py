@@ -92,3 +92,13 @@ def test_loadtest_summary() -> None:
     assert result.projected_runtime_s > 0
     with pytest.raises(ValidationError):
         summarize(KIT, readings[:1], source="x")
+
+
+def test_reading_from_the_past_does_not_double_count() -> None:
+    """A reading whose time steps back is taken at the last time: energy is not counted twice."""
+    est = Estimator.for_kit(KIT, start=0, end=4 * 3600)
+    est.update(Reading(source="x", at=0, soc=100, watts=100))
+    est.update(Reading(source="x", at=3600, soc=90, watts=100))
+    est.update(Reading(source="x", at=1800, soc=90, watts=100))
+    last = est.update(Reading(source="x", at=3600, soc=90, watts=100))
+    assert last.delivered_wh == pytest.approx(100)
