@@ -7,10 +7,12 @@ Builds a hub with ``--records`` journal records (sales, written with ``synchrono
 time) and ``--assets-mb`` of incompressible creator assets (16 MiB files), then measures on the
 same disk, each as a separate process:
 
-1. **Backup**: ``microhub backup --to DIR --recipient R`` (snapshot + tar + age, streamed).
+1. **Backup**: ``microhub backup --to DIR --recipient R`` (snapshot + tar + age, streamed, at
+   nice 10 like every microhub backup).
    Baselines: ``tar -c HUB | age -r R`` (the same files; the live WAL excluded) and
    ``restic backup HUB`` into a fresh local repository.
-2. **Restore**: ``microhub restore`` (decrypt, unpack, check the manifest, verify the journal).
+2. **Restore**: ``microhub restore`` (decrypt, unpack with an fsync per file, check the
+   manifest, verify the journal; ``microhub verify`` is also timed alone to separate the two).
    Baselines: ``age -d | tar -x`` and ``restic restore``.
 3. **Peak RSS** of the microhub processes (``wait4``'s ``ru_maxrss``); target < 150 MB.
 4. **Checkout p99 during a backup**: one-at-a-time durable sales in this process, first alone,
@@ -32,6 +34,8 @@ import time
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
+
+import pyrage
 
 from microhub.bootstrap import create_hub, open_hub
 from microhub.services import sales
@@ -149,6 +153,7 @@ def main() -> None:
     # 2. Restores.
     t_mh_r, rss_mh_r = run([*MICROHUB, "restore", "--from", str(archive), "--data",
                             str(work / "restored"), "--identity", str(identity)])  # fmt: skip
+    t_verify, _ = run([*MICROHUB, "verify", "--data", str(work / "restored")])
     (work / "age-restored").mkdir()
     t_age_r, _ = run(
         [f"age -d -i {identity} {work / 'baseline.tar.age'} | tar -C {work / 'age-restored'} -xf -"],
@@ -156,6 +161,18 @@ def main() -> None:
     )  # fmt: skip
     t_restic_r, _ = run(["restic", "restore", "-q", "latest", "--target", str(work / "restic-restored")],
                         env=restic_env)  # fmt: skip
+
+    # The ceiling: pyrage's encryption alone against the age command, on the same 256 MB.
+    sample = work / "sample.bin"
+    with open(sample, "wb") as handle:
+        for clip in sorted((hub / "assets" / "drops").iterdir())[:16]:
+            handle.write(clip.read_bytes())
+    t_age_raw, _ = run(["age", "-r", recipient, "-o", str(work / "sample.age"), str(sample)])
+    start = time.perf_counter()
+    with open(sample, "rb") as src, open(work / "sample2.age", "wb") as dst:
+        pyrage.encrypt_io(src, dst, [pyrage.x25519.Recipient.from_str(recipient)])
+    t_pyrage_raw = time.perf_counter() - start
+    sample_mb = sample.stat().st_size / 1e6
 
     # 3. Checkout latency alone, then during a backup.
     alone = checkout_latencies(hub, 500)
@@ -175,6 +192,18 @@ def main() -> None:
     for label, ours, age, restic in rows:
         print(f"| {label} | {ours:.1f} s ({mb / ours:,.0f} MB/s) | {age:.1f} s ({mb / age:,.0f} MB/s)"
               f" | {restic:.1f} s ({mb / restic:,.0f} MB/s) | {age / ours:.2f}x throughput |")  # fmt: skip
+    restore_only = t_mh_r - t_verify
+    print(
+        f"| restore without the journal verify (`microhub verify` alone: {t_verify:.1f} s) "
+        f"| {restore_only:.1f} s ({mb / restore_only:,.0f} MB/s) | | | "
+        f"{t_age_r / restore_only:.2f}x throughput |"
+    )
+    print(
+        f"| encryption alone, {sample_mb:,.0f} MB: pyrage.encrypt_io vs the age command "
+        f"| {t_pyrage_raw:.2f} s ({sample_mb / t_pyrage_raw:,.0f} MB/s) "
+        f"| {t_age_raw:.2f} s ({sample_mb / t_age_raw:,.0f} MB/s) | "
+        f"| {t_age_raw / t_pyrage_raw:.2f}x (the ceiling for pyrage) |"
+    )
     print(
         f"| peak RSS backup / restore | {rss_mh:.0f} MB / {rss_mh_r:.0f} MB | | | target < 150 MB |"
     )
@@ -184,6 +213,7 @@ def main() -> None:
     results.update(
         backup_s=t_mh, age_s=t_age, restic_s=t_restic, restore_s=t_mh_r, age_restore_s=t_age_r,
         restic_restore_s=t_restic_r, rss_backup_mb=rss_mh, rss_restore_mb=rss_mh_r,
+        verify_s=t_verify, pyrage_raw_s=t_pyrage_raw, age_raw_s=t_age_raw,
         checkout_p99_ms=p99a, checkout_p99_during_backup_ms=p99d, sales_during=len(during),
         archive_bytes=archive.stat().st_size,
     )  # fmt: skip
