@@ -9,6 +9,8 @@ What it measures, against a real ``microhub serve`` process on a loopback port:
   chained, journaled with its outbox event and fsynced before the answer;
 * baseline, same run, same stack, same clients — ``GET /api/v1/health`` (no credential, no
   database): what uvicorn + FastAPI cost by themselves;
+* the hub's own CPU time per request in each phase (from /proc: robust to other load on the
+  machine), and the ratio of the two — the throughput ratio the hub would reach on idle cores;
 * hub resident memory (VmRSS and peak VmHWM) after both loads;
 * the PWA's first-load transfer of HTML + JS + CSS (icons excluded), and its time to
   interactive from the service-worker cache, offline, under 4x CPU throttling in Chromium.
@@ -120,6 +122,20 @@ def run_load(url: str, jobs: list[dict[str, Any]], seconds: float) -> dict[str, 
     proc.start()
     result: dict[str, Any] = parent.recv()
     proc.join()
+    return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the hub process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measured(pid: int, url: str, jobs: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Run a load and add the hub's CPU time per request (robust to noisy neighbours)."""
+    before = _cpu_seconds(pid)
+    result = run_load(url, jobs, seconds)
+    result["server_cpu_ms_per_request"] = (_cpu_seconds(pid) - before) / result["requests"] * 1000
     return result
 
 
@@ -247,8 +263,8 @@ def main() -> None:
                 {"method": "GET", "path": "/api/v1/health", "headers": {}, "bodies": []}
                 for _ in range(args.clients)
             ]
-            baseline = run_load(server.url, baseline_jobs, args.seconds)
-            checkout = run_load(server.url, jobs, args.seconds)
+            baseline = _measured(server.proc.pid, server.url, baseline_jobs, args.seconds)
+            checkout = _measured(server.proc.pid, server.url, jobs, args.seconds)
             memory = _memory(server.proc.pid)
             from microhub.bootstrap import open_hub
             from microhub.services import devices as device_service
@@ -270,6 +286,7 @@ def main() -> None:
         "baseline_health": baseline,
         "checkout": checkout,
         "ratio": checkout["rps"] / baseline["rps"],
+        "cpu_ratio": baseline["server_cpu_ms_per_request"] / checkout["server_cpu_ms_per_request"],
         "hub_memory_mb": memory,
         "pwa": pwa,
         "journal_verifies": verify.returncode == 0,
