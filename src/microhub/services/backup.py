@@ -146,7 +146,7 @@ def _open_source(source: str) -> Any:
     if source.startswith("s3://"):
         bucket, _, rest = source[len("s3://") :].partition("/")
         prefix, _, name = rest.rpartition("/")
-        return S3Target(bucket, prefix, endpoint=os.environ.get("AWS_ENDPOINT_URL")).open(name)
+        return S3Target(bucket, prefix).open(name)  # endpoint: boto3 reads AWS_ENDPOINT_URL
     path = Path(source).expanduser()
     if not path.is_file():
         raise ValidationError("no such backup file", field="from", value=source, code="no_backup")
