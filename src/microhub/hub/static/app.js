@@ -6,11 +6,12 @@
 import * as db from "./db.js";
 import { build, b64url, hex, emptyHead, nextHead, formatTime, qrPayload, encodeText } from "./journal.js";
 import { priceCart, formatMoney, parseMajor, makePayment, PriceError } from "./pricing.js";
-import { renderSVG } from "./vendor/uqr.js";
+import { renderSVG } from "./qr.js";
 
 const API = "/api/v1";
 const BATCH = 10;
 const TICK_MS = 5000;
+const CATALOG_CHECK_MS = 60000;
 const state = {
   device: null, head: null, catalog: null, cart: [], category: "", query: "", view: "sell",
   online: false, lastUpload: null, offset: 0, method: "cash", blocked: null, receipt: null,
@@ -160,6 +161,10 @@ async function replayOnce() {
       return;
     }
     await db.updateRecords(res.data.results.map((r) => [r.seq, { status: "uploaded", issues: r.issues, lastError: null }]));
+    if (state.receipt && res.data.results.some((r) => r.seq === state.receipt.seq)) {
+      state.receipt = { ...state.receipt, status: "uploaded" };
+      if (state.view === "receipt") renderReceipt();
+    }
     state.blocked = null;
     state.lastUpload = Date.now();
     await db.put("lastUpload", state.lastUpload);
@@ -191,12 +196,18 @@ async function refreshCatalog() {
   } catch { /* offline: keep the cached catalog */ }
 }
 
+let lastCatalogCheck = 0;
+
 async function tick() {
   if (!state.device) return;
   const counts = await db.countWaiting();
   if (counts.records || counts.walkins) await replay();
   else {
     try { await api("/health", { timeout: 3000 }); } catch { /* shown as offline */ }
+  }
+  if (state.online && Date.now() - lastCatalogCheck > CATALOG_CHECK_MS) {
+    lastCatalogCheck = Date.now();
+    refreshCatalog();  // a 304 when nothing changed (ETag = catalog version)
   }
   renderStatus();
 }

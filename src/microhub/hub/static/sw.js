@@ -3,7 +3,7 @@
 const CACHE = "microhub-shell-__VERSION__";
 const SHELL = [
   "/", "/manifest.webmanifest", "/static/app.css", "/static/app.js", "/static/db.js",
-  "/static/journal.js", "/static/pricing.js", "/static/vendor/uqr.js",
+  "/static/journal.js", "/static/pricing.js", "/static/qr.js",
   "/static/icons/icon.svg", "/static/icons/icon-192.png", "/static/icons/icon-512.png",
 ];
 
