@@ -96,7 +96,8 @@ function dataModules(version) {
   let n = size * size - 3 * 64 - 31 - 2 * (size - 16);
   if (version >= 2) {
     const a = Math.floor(version / 7) + 2;  // alignment centres per axis
-    n -= 25 * (a * a - 3) - 5 * 2 * (a - 2);  // minus the 5 modules each on a timing line shares
+    // a * a - 3 patterns of 25 modules; the 2 * (a - 2) on a timing line share 5 with it
+    n -= 25 * (a * a - 3) - 5 * 2 * (a - 2);
   }
   if (version >= 7) n -= 2 * 18;  // version information
   return n;
