@@ -466,6 +466,14 @@ def create_app(
         recorded = sales_service.refund(
             the_hub(), receipt=request.receipt.upper(), items=items, ref=request.terminal_ref
         )
+        device_service.record_approval(
+            the_hub(),
+            record=recorded.number,
+            receipt=request.receipt.upper(),
+            kind="refund",
+            requester=current,
+            approver=approver,
+        )
         return {"receipt": recorded.to_json(), "approved_by": approver.name}
 
     @app.post(f"{API}/voids", tags=["journal"])
@@ -478,6 +486,14 @@ def create_app(
             items=None,
             ref=request.terminal_ref,
             record_type="void",
+        )
+        device_service.record_approval(
+            the_hub(),
+            record=recorded.number,
+            receipt=request.receipt.upper(),
+            kind="void",
+            requester=current,
+            approver=approver,
         )
         return {"receipt": recorded.to_json(), "approved_by": approver.name}
 

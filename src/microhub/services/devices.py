@@ -36,6 +36,7 @@ from microhub.domain.verify import PublicKey
 from microhub.errors import Conflict, MicrohubError, NotFound, SigningError, ValidationError
 from microhub.services.context import Hub
 from microhub.store import journal as journal_store
+from microhub.store import outbox
 
 __all__ = [
     "PAIRING_TTL_S",
@@ -52,6 +53,7 @@ __all__ = [
     "get_device",
     "list_devices",
     "pair_device",
+    "record_approval",
     "require_role",
     "revoke_device",
     "set_manager_pin",
@@ -420,3 +422,32 @@ def check_manager_pin(hub: Hub, *, requester: Device, manager: str, pin: str) ->
         details={"attempts_left": max(0, PIN_MAX_FAILURES - failures)},
     )
     raise error
+
+
+def record_approval(
+    hub: Hub, *, record: str, receipt: str, kind: str, requester: Device, approver: Device
+) -> None:
+    """Keep who asked for and who approved a refund or void (outbox event ``refund.approved``).
+
+    Written right after the refund's own transaction: the refund record itself is the fact; this
+    is the audit note of the approval beside it.
+    """
+    now = hub.clock.now()
+    with hub.db.write() as conn:
+        outbox.append(
+            conn,
+            event_id=hub.new_event_id(),
+            lane="money",
+            event_type="refund.approved",
+            payload={
+                "record": record,
+                "receipt": receipt,
+                "kind": kind,
+                "requested_by": requester.name,
+                "requested_series": requester.series,
+                "approved_by": approver.name,
+                "with_pin": approver.device_id != requester.device_id,
+            },
+            now_ms=int(now.timestamp() * 1000),
+            created=format_time(now),
+        )

@@ -338,6 +338,15 @@ def test_refunds_need_a_manager_or_a_rate_limited_manager_pin(
     direct = client.post("/api/v1/refunds", headers=manager.auth, json=refund)
     assert direct.status_code == 200
     assert direct.json()["receipt"]["series"] == "HUB"
+    conn = client.app.state.hub.db.connection  # type: ignore[attr-defined]
+    notes = [
+        json.loads(p)
+        for (p,) in conn.execute("SELECT payload FROM outbox WHERE type = 'refund.approved'")
+    ]
+    assert [(n["requested_by"], n["approved_by"], n["with_pin"]) for n in notes] == [
+        ("till", "boss", True),
+        ("boss", "boss", False),
+    ]
 
 
 def test_walkins_are_idempotent_and_give_conversion_by_hour(
