@@ -137,23 +137,34 @@ def main() -> None:
                                capture_output=True, text=True).stdout.strip()  # fmt: skip
     results: dict[str, Any] = {"plain_mb": round(mb, 1), "records": args.records}
 
-    # 1. Backups (each once; the page cache is warm for all three).
-    t_mh, rss_mh = run([*MICROHUB, "backup", "--data", str(hub), "--to", str(work / "bk"),
-                        "--recipient", recipient])  # fmt: skip
-    archive = next((work / "bk").glob("*.age"))
-    t_age, _ = run(
-        [f"tar -C {hub} --exclude=hub.sqlite-wal --exclude=hub.sqlite-shm -cf - . "
-         f"| age -r {recipient} -o {work / 'baseline.tar.age'}"],
-        shell=True,
-    )  # fmt: skip
-    restic_env = {"RESTIC_PASSWORD": "bench", "RESTIC_REPOSITORY": str(work / "restic")}
-    run(["restic", "init", "-q"], env=restic_env)
-    t_restic, _ = run(["restic", "backup", "-q", str(hub)], env=restic_env)
+    # 1. Backups: best of two runs each (the page cache is warm for all three). The baselines run
+    #    at nice 10 like microhub's backup, so all three compete equally on a busy machine.
+    t_mh, rss_mh, t_age, t_restic = (float("inf"),) * 4
+    restic_env: dict[str, str] = {}
+    for attempt in range(2):
+        wall, rss = run([*MICROHUB, "backup", "--data", str(hub), "--to", str(work / f"bk{attempt}"),
+                         "--recipient", recipient])  # fmt: skip
+        t_mh, rss_mh = min(t_mh, wall), max(rss_mh if attempt else 0.0, rss)
+        wall, _ = run(
+            [f"nice -n 10 tar -C {hub} --exclude=hub.sqlite-wal --exclude=hub.sqlite-shm -cf - . "
+             f"| nice -n 10 age -r {recipient} -o {work / 'baseline.tar.age'}"],
+            shell=True,
+        )  # fmt: skip
+        t_age = min(t_age, wall)
+        restic_env = {
+            "RESTIC_PASSWORD": "bench",
+            "RESTIC_REPOSITORY": str(work / f"restic{attempt}"),
+        }
+        run(["restic", "init", "-q"], env=restic_env)
+        wall, _ = run(["nice", "-n", "10", "restic", "backup", "-q", str(hub)], env=restic_env)
+        t_restic = min(t_restic, wall)
+    archive = next((work / "bk0").glob("*.age"))
 
     # 2. Restores.
     t_mh_r, rss_mh_r = run([*MICROHUB, "restore", "--from", str(archive), "--data",
                             str(work / "restored"), "--identity", str(identity)])  # fmt: skip
     t_verify, _ = run([*MICROHUB, "verify", "--data", str(work / "restored")])
+    t_start = min(run([*MICROHUB, "--version"])[0] for _ in range(3))  # CLI start-up alone
     (work / "age-restored").mkdir()
     t_age_r, _ = run(
         [f"age -d -i {identity} {work / 'baseline.tar.age'} | tar -C {work / 'age-restored'} -xf -"],
@@ -175,8 +186,8 @@ def main() -> None:
     sample_mb = sample.stat().st_size / 1e6
 
     # 3. Checkout latency alone, then during a backup.
-    alone = checkout_latencies(hub, 500)
-    proc = subprocess.Popen([*MICROHUB, "backup", "--data", str(hub), "--to", str(work / "bk2"),
+    alone = checkout_latencies(hub, 2000)
+    proc = subprocess.Popen([*MICROHUB, "backup", "--data", str(hub), "--to", str(work / "bk9"),
                              "--recipient", recipient], stdout=subprocess.DEVNULL)  # fmt: skip
     during = checkout_latencies(hub, 50, until=proc)
     proc.wait()
@@ -192,9 +203,10 @@ def main() -> None:
     for label, ours, age, restic in rows:
         print(f"| {label} | {ours:.1f} s ({mb / ours:,.0f} MB/s) | {age:.1f} s ({mb / age:,.0f} MB/s)"
               f" | {restic:.1f} s ({mb / restic:,.0f} MB/s) | {age / ours:.2f}x throughput |")  # fmt: skip
-    restore_only = t_mh_r - t_verify
+    restore_only = max(t_mh_r - (t_verify - t_start), 0.01)
     print(
-        f"| restore without the journal verify (`microhub verify` alone: {t_verify:.1f} s) "
+        f"| restore without the journal verify (`microhub verify` alone: {t_verify:.1f} s; "
+        f"CLI start-up {t_start:.1f} s) "
         f"| {restore_only:.1f} s ({mb / restore_only:,.0f} MB/s) | | | "
         f"{t_age_r / restore_only:.2f}x throughput |"
     )
@@ -213,7 +225,7 @@ def main() -> None:
     results.update(
         backup_s=t_mh, age_s=t_age, restic_s=t_restic, restore_s=t_mh_r, age_restore_s=t_age_r,
         restic_restore_s=t_restic_r, rss_backup_mb=rss_mh, rss_restore_mb=rss_mh_r,
-        verify_s=t_verify, pyrage_raw_s=t_pyrage_raw, age_raw_s=t_age_raw,
+        verify_s=t_verify, startup_s=t_start, pyrage_raw_s=t_pyrage_raw, age_raw_s=t_age_raw,
         checkout_p99_ms=p99a, checkout_p99_during_backup_ms=p99d, sales_during=len(during),
         archive_bytes=archive.stat().st_size,
     )  # fmt: skip
