@@ -88,16 +88,18 @@ def hub_key(hub: Hub, *, passphrase: str | None = None) -> keys.HubKey:
         wrap = keys.read_key_file_info(key_dir)["wrap"]
         if wrap == "file" or hmac.compare_digest(cached[1], _proof(cached[0], passphrase)):
             return cached[0]
-    if expect is None and not (key_dir / keys.HUB_KEY_FILE).exists():
+    if not (key_dir / keys.HUB_KEY_FILE).exists():
         count = hub.db.connection.execute("SELECT COUNT(*) FROM person_keys").fetchone()[0]
         if count:
             raise ConfigurationError(
-                f"the hub key file {key_dir / keys.HUB_KEY_FILE} is missing",
+                f"the hub key file {key_dir / keys.HUB_KEY_FILE} is missing: copy the hub's"
+                " keys/hub.key there (after a restore: restore --hub-key)",
                 code="no_hub_key",
             )
-        ensure_vault_keys(key_dir)
+        ensure_vault_keys(key_dir)  # no personal data yet: a new key loses nothing
+        expect = None
     key = keys.load_hub_key(key_dir, passphrase=passphrase, expect_id=expect)
-    if expect is None:
+    if expect is None or expect != _meta_key_id(hub.db.connection):
         with hub.db.write() as conn:
             _set_meta_key_id(conn, key.key_id)
     _UNLOCKED[key_dir] = (key, _proof(key, passphrase))

@@ -256,3 +256,29 @@ def test_scheduler_backs_up_every_target_until_stopped(hub: Hub, tmp_path: Path)
 
     asyncio.run(main())
     assert len(list((tmp_path / "a").glob("*.age"))) == 1
+
+
+def test_restored_hub_without_hub_key_says_what_to_do(hub: Hub, tmp_path: Path) -> None:
+    """A hub restored without --hub-key refuses personal-data operations with no_hub_key and
+    reads them again once the old hub.key is copied in."""
+    from microhub.errors import ConfigurationError
+    from microhub.services import vault as vault_service
+
+    vault_service.remember_person(hub, email="kim.restore@example.org", name="Kim")
+    result = backup_service.backup(hub, to=str(tmp_path / "bk"))
+    new = tmp_path / "restored"
+    backup_service.restore(
+        source=str(tmp_path / "bk" / result["name"]),
+        data_dir=new,
+        identity=hub.settings.key_dir / "backup-identity.txt",
+    )
+    restored = open_hub(new)
+    try:
+        with pytest.raises(ConfigurationError) as err:
+            vault_service.lookup_person(restored, email="kim.restore@example.org")
+        assert err.value.code == "no_hub_key"
+        (new / "keys" / "hub.key").write_bytes((hub.settings.key_dir / "hub.key").read_bytes())
+        person = vault_service.lookup_person(restored, email="kim.restore@example.org")
+        assert person is not None and person.name == "Kim"
+    finally:
+        restored.close()
