@@ -488,9 +488,18 @@ class _Seen:
             )
 
 
-def _ingest_one(
-    hub: Hub, device: Device, key: PublicKey, upload: Upload, where: str, now: datetime, seen: _Seen
-) -> Outcome:
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A record whose shape, hash and signature were checked outside the transaction."""
+
+    draft: Draft
+    signature: bytes
+    where: str
+
+
+def _check_record(
+    hub: Hub, device: Device, key: PublicKey, upload: Upload, where: str, now: datetime
+) -> _Checked:
     body = upload.body
     _check_shape(hub, device, body, f"{where}.body", now)
     raw = canonical(body)
@@ -509,65 +518,72 @@ def _ingest_one(
             f"{where}.signature",
             code="bad_signature",
         )
+    return _Checked(Draft(body=body, raw=raw, hash=digest, summary=line), upload.signature, where)
+
+
+def _apply(
+    hub: Hub,
+    conn: sqlite3.Connection,
+    device: Device,
+    key: PublicKey,
+    record: _Checked,
+    now: datetime,
+) -> Outcome:
+    """Journal one checked record in the caller's transaction (or say it is a duplicate)."""
+    body, digest, where = record.draft.body, record.draft.hash, record.where
     series, seq = body["series"], body["seq"]
-
-    def transaction(conn: sqlite3.Connection) -> Outcome:
-        head = journal_store.head(conn, series)
-        if seq <= head.seq:
-            stored = journal_store.get_record(conn, series, seq)[1]
-            if sha256_hex(stored) == digest:
-                return Outcome(series, seq, "duplicate", digest)
-            raise Conflict(
-                f"{series}-{seq} is stored already with different content",
-                code="conflicting_record",
-                details={"field": f"{where}.body.seq", "value": seq},
-            )
-        if seq > head.seq + 1:
-            raise Conflict(
-                f"{series}-{seq} arrived before {series}-{head.seq + 1}: upload in order",
-                code="gap",
-                details={"field": f"{where}.body.seq", "value": seq, "expected": head.seq + 1},
-            )
-        if body["prev"] != (head.hash if head.seq else GENESIS):
+    head = journal_store.head(conn, series)
+    if seq <= head.seq:
+        stored = journal_store.get_record(conn, series, seq)[1]
+        if sha256_hex(stored) == digest:
+            return Outcome(series, seq, "duplicate", digest)
+        raise Conflict(
+            f"{series}-{seq} is stored already with different content",
+            code="conflicting_record",
+            details={"field": f"{where}.body.seq", "value": seq},
+        )
+    if seq > head.seq + 1:
+        raise Conflict(
+            f"{series}-{seq} arrived before {series}-{head.seq + 1}: upload in order",
+            code="gap",
+            details={"field": f"{where}.body.seq", "value": seq, "expected": head.seq + 1},
+        )
+    if body["prev"] != (head.hash if head.seq else GENESIS):
+        raise _bad(
+            f"prev must be the hash of {series}-{head.seq}",
+            f"{where}.body.prev",
+            body["prev"],
+            code="broken_chain",
+        )
+    expected = head.totals.after(body["type"], body["gross"])
+    if Totals.from_json(body["totals"]) != expected:
+        raise _bad(
+            f"running totals should be {expected.to_json()}",
+            f"{where}.body.totals",
+            code="totals_mismatch",
+        )
+    _check_figures(hub, body, f"{where}.body")
+    if body["type"] == "start":
+        data = body.get("data", {})
+        if data.get("public_key") != key.raw.hex() or data.get("alg") != key.alg:
             raise _bad(
-                f"prev must be the hash of {series}-{head.seq}",
-                f"{where}.body.prev",
-                body["prev"],
-                code="broken_chain",
+                "the start record must name the device's paired key",
+                f"{where}.body.data.public_key",
+                code="wrong_key",
             )
-        expected = head.totals.after(body["type"], body["gross"])
-        if Totals.from_json(body["totals"]) != expected:
-            raise _bad(
-                f"running totals should be {expected.to_json()}",
-                f"{where}.body.totals",
-                code="totals_mismatch",
-            )
-        _check_figures(hub, body, f"{where}.body")
-        if body["type"] == "start":
-            data = body.get("data", {})
-            if data.get("public_key") != key.raw.hex() or data.get("alg") != key.alg:
-                raise _bad(
-                    "the start record must name the device's paired key",
-                    f"{where}.body.data.public_key",
-                    code="wrong_key",
-                )
-        issues = _business_issues(hub, conn, body, f"{where}.body")
-        draft = Draft(body=body, raw=raw, hash=digest, summary=line)
-        store_record(hub, conn, draft, upload.signature)
-        if body["type"] == "sale":
-            for item in body["lines"]:
-                catalog_store.adjust_stock(conn, item["sku"], -item["qty"])
-        stamp = format_time(now)
-        for issue in issues:
-            conn.execute(
-                "INSERT INTO device_rejects (device_id, series, seq, code, field, message,"
-                " received) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (device.device_id, series, seq, issue.code, issue.field, issue.message, stamp),
-            )
-        seen.store(conn, uploaded=seq)
-        return Outcome(series, seq, "accepted", digest, tuple(issues))
-
-    return committer(hub).run(transaction)
+    issues = _business_issues(hub, conn, body, f"{where}.body")
+    store_record(hub, conn, record.draft, record.signature)
+    if body["type"] == "sale":
+        for item in body["lines"]:
+            catalog_store.adjust_stock(conn, item["sku"], -item["qty"])
+    stamp = format_time(now)
+    for issue in issues:
+        conn.execute(
+            "INSERT INTO device_rejects (device_id, series, seq, code, field, message,"
+            " received) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (device.device_id, series, seq, issue.code, issue.field, issue.message, stamp),
+        )
+    return Outcome(series, seq, "accepted", digest, tuple(issues))
 
 
 def ingest(
@@ -579,13 +595,14 @@ def ingest(
     device_head: int | None = None,
     reader: sqlite3.Connection | None = None,
 ) -> IngestReport:
-    """Ingest ``uploads`` in order, each in its own transaction; stop at the first refusal.
+    """Ingest ``uploads`` in order; stop at the first refusal.
 
-    Records before a refused one stay stored (they were valid and are acknowledged by a retry as
-    duplicates). Raises the refusal's ``ValidationError``/``Conflict`` with ``accepted_through``.
-    The device's clock skew, last contact and reported head are written in the same transaction
-    as its record; concurrent uploads share commits (:class:`GroupCommit`). ``reader``: a connection for reads (default:
-    the writer's).
+    Shapes, hashes and signatures are checked first, outside any transaction. The records that
+    passed are then applied in ONE transaction (each in its own savepoint) together with the
+    device's clock skew, last contact and reported head; concurrent uploads share that commit
+    (:class:`GroupCommit`). Records before a refused one are stored (a retry acknowledges them
+    as duplicates); the refusal is raised with ``accepted_through``. ``reader``: a connection for
+    reads (default: the writer's).
     """
     now = hub.clock.now()
     conn = reader or hub.db.connection
@@ -607,20 +624,44 @@ def ingest(
     key = journal_store.keys_for(conn, device.series).get(device.key_id or "")
     if key is None:
         raise _bad("this device has no paired key", "authorization", code="not_paired")
-    results: list[Outcome] = []
+    checked: list[_Checked] = []
+    refusal: ValidationError | Conflict | None = None
     for index, upload in enumerate(uploads):
         try:
-            results.append(_ingest_one(hub, device, key, upload, f"records[{index}]", now, seen))
+            checked.append(_check_record(hub, device, key, upload, f"records[{index}]", now))
         except (ValidationError, Conflict) as error:
-            with hub.db.write() as wconn:
-                seen.store(wconn)
-            error.details["accepted_through"] = results[-1].seq if results else None
-            raise
-    if not any(r.status == "accepted" for r in results):
+            refusal = error
+            break
+
+    def transaction(
+        wconn: sqlite3.Connection,
+    ) -> tuple[list[Outcome], ValidationError | Conflict | None]:
+        done: list[Outcome] = []
+        for record in checked:
+            wconn.execute("SAVEPOINT ingest_record")
+            try:
+                done.append(_apply(hub, wconn, device, key, record, now))
+            except (ValidationError, Conflict) as error:
+                wconn.execute("ROLLBACK TO ingest_record")
+                wconn.execute("RELEASE ingest_record")
+                return done, error
+            wconn.execute("RELEASE ingest_record")
+        accepted = [r.seq for r in done if r.status == "accepted"]
+        seen.store(wconn, uploaded=max(accepted) if accepted else None)
+        return done, None
+
+    results, late = committer(hub).run(transaction) if checked else ([], None)
+    if late is not None or (refusal is not None and not checked):
         with hub.db.write() as wconn:
-            seen.store(wconn)
-    if results:
-        head_seq = results[-1].seq  # uploads are in order: the last one is the head now
+            accepted = [r.seq for r in results if r.status == "accepted"]
+            seen.store(wconn, uploaded=max(accepted) if accepted else None)
+    problem = late or refusal
+    if problem is not None:
+        problem.details["accepted_through"] = results[-1].seq if results else None
+        raise problem
+    accepted = [r.seq for r in results if r.status == "accepted"]
+    if accepted:
+        head_seq = max(accepted)  # uploads are in order: the last accepted one is the head now
         reported = max(device.device_head, seen.device_head, head_seq)
     else:
         head_seq = journal_store.head(conn, device.series).seq

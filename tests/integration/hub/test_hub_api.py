@@ -376,3 +376,25 @@ def test_catalog_has_a_version_for_cache_busting(client: TestClient, hub_dir: Pa
     with hub.db.write() as conn:
         conn.execute("UPDATE catalog SET price = price + 10 WHERE sku = 'LATTE'")
     assert client.get("/api/v1/catalog", headers=device.auth).json()["version"] != version
+
+
+@pytest.mark.parametrize("defect", ["signature", "chain"])
+def test_a_refused_record_keeps_the_ones_before_it_and_stops_the_ones_after(
+    client: TestClient, hub_dir: Path, defect: str
+) -> None:
+    """In a batch, records before a refused one are stored; it and those after it are not."""
+    device = _paired(client, hub_dir)
+    items = _items(hub_dir)
+    batch = [device.sale([(items["LATTE"], 1)]) for _ in range(5)]
+    if defect == "signature":
+        batch[2] = {**batch[2], "signature": batch[1]["signature"]}
+    else:
+        batch[2] = _resign(device, batch[2], prev="2" * 64)
+    response = device.upload(client, batch)
+    assert response.status_code == 422
+    error = _error(response)
+    assert error["field"].startswith("records[2].")
+    assert error["accepted_through"] == 3  # seq 1 is the start record, then two sales
+    stored = client.get(f"/api/v1/receipts/{device.series}-3", headers=device.auth)
+    assert stored.status_code == 200
+    assert client.get(f"/api/v1/receipts/{device.series}-4", headers=device.auth).status_code == 404
