@@ -5,18 +5,24 @@ Fed one reading at a time (times in seconds since the epoch, passed in), it:
 1. **Integrates measured power** (battery side; load-side watts from a UPS are divided by the
    kit's inverter efficiency, and count as zero while the UPS is on line) into Wh delivered.
 2. **Learns the real capacity** from charge used versus Wh delivered: once the state of charge
-   has fallen ``Δ`` points, ``delivered ÷ Δ`` is the energy of 100 % charge; it is blended with
-   the kit's prior (capacity × health × temperature × Peukert) weighted ``PRIOR_POINTS`` to
-   ``Δ``, so a few noisy points cannot swing it and a long discharge overrides the kit file.
-   Without a state of charge, remaining = usable − delivered.
-3. **Projects the load**: the planned profile (the kit's duty cycles and schedules) scaled by the
-   ratio of the live moving average to the planned moving average over the same time — so the
-   PA set at 21:00 is still expected, at the level the night is really running at.
-4. **Time to empty** (P50) is when the projected draw uses up the remaining energy; the
-   conservative figure (P90) shrinks the remaining energy by the capacity's remaining
-   uncertainty and raises the draw by the live load's variability.
-5. **Alerts** when the conservative end falls before the event's end, naming the loads to shed
-   (lowest priority first) that would make it. A device's own time-to-go is reported next to
+   has fallen ``Δ`` points, ``delivered ÷ Δ`` is the energy of 100 % charge, blended with the
+   kit file's figure worth ``PRIOR_POINTS`` points. Over the last ``MARGINAL_POINTS`` the
+   marginal Wh per point is watched too: when it falls (the voltage sags at the end), the rest
+   is counted at that rate. Without a state of charge, remaining = usable − delivered.
+3. **Empty** is the depth-of-discharge floor or the knee the voltage cut-off leaves at the
+   current rate (``KNEE_RESERVE``), whichever is higher.
+4. **Projects the load**: the planned profile (duty cycles and schedules, so the PA set at
+   21:00 is still expected) scaled by measured ÷ planned energy so far (the plan worth
+   ``RATIO_PRIOR_S`` of evidence), plus the live moving average's deviation from the plan,
+   fading out over ``LIVE_TAU_S``.
+5. **Time to empty** (P50) is when the projected draw uses up the remaining energy. The
+   conservative figure (P90) raises the floor by ``KNEE_SPREAD``, shrinks the energy by the
+   capacity's remaining uncertainty, runs the load ``LOAD_UNCERTAINTY`` harder (more when the
+   live load swings more) and keeps ``P90_Z`` standard deviations of the duty cycles'
+   randomness over the horizon in reserve.
+6. **Alerts** when the median end falls before the event's end, or the conservative end does
+   once ``ALERT_LEARNED_POINTS`` of charge were used, naming the loads to shed (lowest priority
+   first, never priority 9) that would make it. A device's own time-to-go is reported next to
    ours and flagged when it disagrees by more than half, but never used alone.
 """
 
@@ -27,9 +33,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from microhub.power.energy import battery_watts, usable_energy
+from microhub.power.energy import battery_watts, kit_efficiency, usable_energy
 from microhub.power.kit import Kit
-from microhub.power.plan import expected_profile, shedding_order
+from microhub.power.plan import (
+    active_minutes,
+    expected_profile,
+    shedding_order,
+    switch_probabilities,
+)
 from microhub.power.reading import Reading
 
 __all__ = [
@@ -59,6 +70,11 @@ STEP_S = 60.0
 # How much harder the rest of the night may run than projected, for the conservative figure:
 # an hour of a fridge's or a PA's duty cycles is easily 10-15 % off its long-run mean.
 LOAD_UNCERTAINTY = 0.12
+P90_Z = 1.2816  # the one-sided 90 % point of a normal distribution
+# The conservative end alone raises an alert only once this much charge was used (the capacity
+# is then measured, not taken from the kit file); the median end raises it at any time.
+ALERT_LEARNED_POINTS = 8.0
+KNEE_SPREAD = 1.3  # points of charge: P90_Z × the knee formula's ~1-point scatter (PyBaMM)
 MARGINAL_POINTS = 3.0  # % of charge over which the recent Wh per % is measured
 
 
@@ -151,6 +167,7 @@ class Estimator:
     _trail: list[tuple[float, float]] = field(default_factory=list)  # (soc, delivered Wh)
     _soc: float | None = None
     _profiles: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
+    _variance: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
 
     @classmethod
     def for_kit(
@@ -190,6 +207,28 @@ class Estimator:
         index = int((t - self.start) // 60)
         return values[min(max(index, 0), len(values) - 1)]
 
+    def _variance_rate(self, shed: tuple[str, ...] = ()) -> list[float]:
+        """Per minute of the event: how much the variance of the energy used (Wh²) grows per
+        minute, from the duty-cycled loads scheduled then. A two-state Markov load with
+        correlation time τ has on-time variance ≈ 2·d·(1−d)·τ·H over H minutes."""
+        if shed not in self._variance:
+            rates = [0.0] * len(self.planned)
+            eff = kit_efficiency(self.kit, max(1.0, sum(self.planned) / len(self.planned)))
+            for load in self.kit.without(shed).loads:
+                if not 0.0 < load.duty_cycle < 1.0:
+                    continue
+                off, on = switch_probabilities(load)
+                tau = 1.0 / (off + on)
+                watts = load.watts / eff
+                rate = watts * watts * 2.0 * load.duty_cycle * (1.0 - load.duty_cycle) * tau
+                rate /= 3600.0  # (W·min)² per minute → Wh² per minute
+                active = active_minutes(load, start=self.start_clock, minutes=len(self.planned))
+                for m, on_now in enumerate(active):
+                    if on_now:
+                        rates[m] += rate
+            self._variance[shed] = rates
+        return self._variance[shed]
+
     def _profile_without(self, shed: tuple[str, ...]) -> list[float]:
         if shed not in self._profiles:
             ac = expected_profile(
@@ -219,8 +258,14 @@ class Estimator:
         measured = self._delivered / (drop / 100.0)
         return (self.prior_full_wh * PRIOR_POINTS + measured * drop) / (PRIOR_POINTS + drop)
 
+    def _drop(self) -> float:
+        """Points of charge used since the capacity measurement started."""
+        if self._soc0 is None or self._soc is None:
+            return 0.0
+        return max(0.0, self._soc0 - self._soc)
+
     def _capacity_uncertainty(self) -> float:
-        drop = 0.0 if self._soc0 is None or self._soc is None else max(0.0, self._soc0 - self._soc)
+        drop = self._drop()
         return 0.04 + 0.25 * 2.0 / (2.0 + drop)
 
     def _marginal_wh_per_point(self) -> float | None:
@@ -245,8 +290,10 @@ class Estimator:
         )
         return max(self.floor_soc, knee)
 
-    def remaining_wh(self) -> float:
-        floor = self.floor()
+    def remaining_wh(self, *, extra_floor: float = 0.0) -> float:
+        """Usable energy left (at the batteries) above the floor, raised by ``extra_floor``
+        points for the conservative figure."""
+        floor = self.floor() + extra_floor
         if self._soc is None:
             usable = self.prior_full_wh * (1.0 - floor / 100.0)
             return max(0.0, usable - self._delivered)
@@ -266,17 +313,26 @@ class Estimator:
         return max(0.0, (self._delivered_all + prior) / (self._planned_all + prior))
 
     def _time_to_empty(
-        self, now: float, remaining: float, profile: Sequence[float], boost: float
+        self,
+        now: float,
+        remaining: float,
+        profile: Sequence[float],
+        boost: float,
+        variance: Sequence[float] | None = None,
     ) -> float:
+        """When the projected draw (× ``boost``) uses up ``remaining``; with ``variance``, when
+        it does so with the draw ``P90_Z`` standard deviations above its mean."""
         ratio = self._ratio()
         use_plan = any(w > 0 for w in profile)
         live = self._ewma if self._ewma is not None else self._planned_at(now, profile)
         recent = self._ewma_planned if self._ewma_planned is not None else self._planned_at(now)
         if profile is not self.planned:  # shedding: the loads shed are gone from the live draw too
             recent -= self._planned_at(now) - self._planned_at(now, profile)
-        t, left = now, remaining
+        t, left, var = now, remaining, 0.0
         while t - now < MAX_HORIZON_S:
             ahead = t - now + STEP_S / 2.0
+            if variance is not None:
+                var += self._planned_at(t, variance) * STEP_S / 60.0
             weight = math.exp(-ahead / LIVE_TAU_S)
             if use_plan:
                 # the plan (its schedule changes come through at once), shifted by how far the
@@ -289,8 +345,9 @@ class Estimator:
                 t += STEP_S
                 continue
             step_wh = watts * STEP_S / 3600.0
-            if step_wh >= left:
-                return t - now + left / watts * 3600.0
+            margin = P90_Z * math.sqrt(var) if variance is not None else 0.0
+            if step_wh + margin >= left:
+                return t - now + max(0.0, left - margin) / watts * 3600.0
             left -= step_wh
             t += STEP_S
         return MAX_HORIZON_S
@@ -341,12 +398,16 @@ class Estimator:
         if self._ewma:
             variability = math.sqrt(max(0.0, self._var)) / max(self._ewma, 1e-6) * 0.25
             spread = min(0.5, max(spread, variability))
-        cautious = remaining * (1.0 - self._capacity_uncertainty())
-        tte90 = min(tte, self._time_to_empty(t, cautious, self.planned, 1.0 + spread))
+        cautious = self.remaining_wh(extra_floor=KNEE_SPREAD) * (1.0 - self._capacity_uncertainty())
+        tte90 = min(
+            tte,
+            self._time_to_empty(t, cautious, self.planned, 1.0 + spread, self._variance_rate()),
+        )
         device = reading.runtime_s
         disagrees = device is not None and tte > 0 and not 0.5 <= device / tte <= 2.0
         alert = None
-        if t + tte90 < self.end:
+        learned = self._drop() >= ALERT_LEARNED_POINTS
+        if t + tte < self.end or (learned and t + tte90 < self.end):
             alert = self._alert(t, cautious, tte90, 1.0 + spread)
         return Estimate(
             at=t,
@@ -372,7 +433,8 @@ class Estimator:
                 break
             shed.append(load.name)
             profile = self._profile_without(tuple(shed))
-            if now + self._time_to_empty(now, cautious_wh, profile, boost) >= self.end:
+            variance = self._variance_rate(tuple(shed))
+            if now + self._time_to_empty(now, cautious_wh, profile, boost, variance) >= self.end:
                 makes_it = True
                 break
         return Alert(
