@@ -56,22 +56,31 @@ async def drive(
 
 
 def test_vedirect_frames_through_a_pty(pty_pair: tuple[int, str]) -> None:
-    """Blocks written to a pty become readings; a corrupted block is a checksum problem."""
+    """Blocks written to a pty become readings; a corrupted block is a checksum problem and
+    line noise a bad frame, and reading goes on after both."""
     master, path = pty_pair
     corrupt = bytearray(block(80, 150))
     corrupt[8] ^= 0x04
-    writes = [block(90, 100), bytes(corrupt), block(80, 150)]
+    garbage = b"\r\n" + b"\xff" * 30 + b"\tnoise"
+    writes = [
+        block(90, 100),
+        bytes(corrupt),
+        block(85, 120),
+        garbage,
+        block(85, 120),
+        block(80, 150),
+    ]
 
     def until(events: list[Any]) -> bool:
-        return sum(isinstance(e, Reading) for e in events) >= 2
+        return any(isinstance(e, Reading) and e.soc == 80 for e in events)
 
     events = asyncio.run(drive(master, path, writes, until=until))
     got = [e for e in events if isinstance(e, Reading)]
-    assert [r.soc for r in got] == [90, 80]
+    assert got[0].soc == 90 and got[-1].soc == 80
     assert got[0].watts == 100 and got[0].side == "battery"
     assert got[0].runtime_s is None and any("TTG" in why for why in got[0].rejected)
     problems = [e for e in events if isinstance(e, Problem)]
-    assert [p.kind for p in problems] == ["checksum"]
+    assert [p.kind for p in problems] == ["checksum", "bad_frame"]
 
 
 def test_silent_device_is_lost_and_retried(pty_pair: tuple[int, str]) -> None:
