@@ -144,6 +144,46 @@ class PinIn(_Model):
     pin: str = Field(min_length=4, max_length=8, pattern=r"^\d+$")
 
 
+# ---- documented errors --------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code.")
+    message: str
+    field: str | None = Field(description="The offending input, e.g. records[0].body.currency.")
+    retryable: bool
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    what = {
+        304: "not modified (If-None-Match matched the catalog version)",
+        400: "malformed JSON or a bad pairing code",
+        401: "missing, unknown or revoked device credential",
+        403: "the device's role may not do this, or a wrong manager PIN",
+        404: "no such receipt, sku or device",
+        409: "conflicts with what is stored (different record for a seq, a gap)",
+        413: "request body too large",
+        422: "invalid input: see error.code and error.field",
+        429: "too many wrong PINs from this device",
+        503: "the database is busy: retry",
+    }
+    return {
+        status: {"description": what[status]}
+        if status == 304
+        else {"model": ErrorBody, "description": what[status]}
+        for status in statuses
+    }
+
+
+AUTHED = _errors(401, 413, 422, 503)
+WRITES = _errors(400, 401, 403, 404, 409, 413, 422, 429, 503)
+
+
 # ---- credentials ------------------------------------------------------------------------------
 
 _bearer = HTTPBearer(auto_error=False, description="The device credential from pairing.")
@@ -259,7 +299,7 @@ def create_app(
         """Liveness, no credential needed (also the benchmark's trivial baseline)."""
         return {"ok": True}
 
-    @app.post(f"{API}/pair", tags=["devices"])
+    @app.post(f"{API}/pair", tags=["devices"], responses=_errors(400, 409, 413, 422, 503))
     def pair(request: PairIn) -> dict[str, Any]:
         """Exchange a one-time pairing code for a device credential; pin the device's key."""
         h = the_hub()
@@ -275,7 +315,7 @@ def create_app(
 
     # -- reads ----------------------------------------------------------------------------------
 
-    @app.get(f"{API}/me", tags=["devices"])
+    @app.get(f"{API}/me", tags=["devices"], responses=AUTHED)
     def me(current: CurrentDevice) -> dict[str, Any]:
         """This device, its series head on the hub, and the hub's clock."""
         h = the_hub()
@@ -288,7 +328,7 @@ def create_app(
             "server_time": format_time(h.clock.now()),
         }
 
-    @app.get(f"{API}/catalog", tags=["catalog"])
+    @app.get(f"{API}/catalog", tags=["catalog"], responses={**AUTHED, **_errors(304)})
     def catalog(current: CurrentDevice, request: Request) -> Response:
         """Catalog, prices, tax and payment settings, with a ``version`` for cache busting."""
         h = the_hub()
@@ -308,7 +348,7 @@ def create_app(
             return Response(status_code=304, headers={"ETag": etag})
         return JSONResponse({**content, "version": version}, headers={"ETag": etag})
 
-    @app.get(f"{API}/receipts/{{number}}", tags=["journal"])
+    @app.get(f"{API}/receipts/{{number}}", tags=["journal"], responses={**AUTHED, **_errors(404)})
     def receipt(current: CurrentDevice, number: str) -> dict[str, Any]:
         """One journaled record by its number (``SERIES-SEQ``), with refunds made against it."""
         series, seq = sales_service.parse_receipt_number(number, field="number")
@@ -323,7 +363,7 @@ def create_app(
             ],
         }
 
-    @app.get(f"{API}/devices", tags=["devices"])
+    @app.get(f"{API}/devices", tags=["devices"], responses={**AUTHED, **_errors(403)})
     def devices(current: Manager) -> dict[str, Any]:
         """Every device with its series head, records it has not uploaded yet, and clock skew."""
         conn = reader()
@@ -335,12 +375,12 @@ def create_app(
             out.append({**d.to_json(), "head_seq": head, "missing": max(0, d.device_head - head)})
         return {"devices": out}
 
-    @app.get(f"{API}/rejects", tags=["devices"])
+    @app.get(f"{API}/rejects", tags=["devices"], responses={**AUTHED, **_errors(403)})
     def rejects(current: Manager) -> dict[str, Any]:
         """Business issues found in device records (journaled anyway), for the manager."""
         return {"rejects": ingest_service.list_rejects(reader())}
 
-    @app.get(f"{API}/kpi/conversion", tags=["kpi"])
+    @app.get(f"{API}/kpi/conversion", tags=["kpi"], responses=AUTHED)
     def conversion(current: CurrentDevice) -> dict[str, Any]:
         """Walk-ins, sales and conversion by hour (in the hub's time zone)."""
         h = the_hub()
@@ -377,7 +417,7 @@ def create_app(
 
     # -- writes ---------------------------------------------------------------------------------
 
-    @app.post(f"{API}/records", tags=["journal"], response_class=JSONResponse)
+    @app.post(f"{API}/records", tags=["journal"], response_class=JSONResponse, responses=WRITES)
     def records(current: CurrentDevice, upload: RecordsIn) -> JSONResponse:
         """Upload device-signed records in order; idempotent by (series, seq)."""
         h = the_hub()
@@ -403,7 +443,7 @@ def create_app(
         )
         return JSONResponse(report.to_json())  # plain JSON: no re-validation of the report
 
-    @app.post(f"{API}/walkins", tags=["kpi"])
+    @app.post(f"{API}/walkins", tags=["kpi"], responses=WRITES)
     def walkins(current: CurrentDevice, upload: WalkinsIn) -> dict[str, Any]:
         """Count visitors entering; idempotent by each walk-in's ``id``."""
         h = the_hub()
@@ -454,7 +494,7 @@ def create_app(
             h, requester=current, manager=approval.manager, pin=approval.pin
         )
 
-    @app.post(f"{API}/refunds", tags=["journal"])
+    @app.post(f"{API}/refunds", tags=["journal"], responses=WRITES)
     def refunds(current: CurrentDevice, request: RefundIn) -> dict[str, Any]:
         """Refund items of a sale on the hub's register (manager, or a manager's PIN)."""
         approver = _approve(current, request.approval)
@@ -476,7 +516,7 @@ def create_app(
         )
         return {"receipt": recorded.to_json(), "approved_by": approver.name}
 
-    @app.post(f"{API}/voids", tags=["journal"])
+    @app.post(f"{API}/voids", tags=["journal"], responses=WRITES)
     def voids(current: CurrentDevice, request: VoidIn) -> dict[str, Any]:
         """Void a whole sale on the hub's register (manager, or a manager's PIN)."""
         approver = _approve(current, request.approval)
@@ -497,7 +537,7 @@ def create_app(
         )
         return {"receipt": recorded.to_json(), "approved_by": approver.name}
 
-    @app.post(f"{API}/pin", tags=["devices"])
+    @app.post(f"{API}/pin", tags=["devices"], responses=WRITES)
     def pin(current: Manager, request: PinIn) -> dict[str, Any]:
         """A manager sets the PIN that approves refunds on other devices."""
         device_service.set_manager_pin(the_hub(), device=current, pin=request.pin)
