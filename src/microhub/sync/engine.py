@@ -4,8 +4,8 @@
   telemetry`` that has anything pending, so a telemetry backlog never delays a sale.
 * **Streaming**: a batch is read from a fresh read-only snapshot with ``LIMIT`` (at most
   :data:`MAX_BATCH` events or :data:`MAX_BATCH_RAW_BYTES`), never the whole backlog.
-* **Adaptive batches**: the size doubles after a quick success and halves after a failure or a
-  slow answer.
+* **Adaptive batches**: the size doubles after a quick answer and halves after a slow one, or
+  once when the cloud becomes unreachable (not on every retry of an outage).
 * **Resume**: lane cursors are stored after each acknowledged batch (only forward); each pass
   first asks the cloud what it holds, so a response cut after the cloud committed costs nothing.
 * **Pull**: each configuration change is applied in the same transaction that stores its cursor.
@@ -36,7 +36,7 @@ from microhub.sync.wire import LANES, WireEvent, encode_push
 __all__ = ["MAX_BATCH", "MIN_BATCH", "SyncEngine", "SyncReport"]
 
 MIN_BATCH = 16
-START_BATCH = 500
+START_BATCH = 100
 MAX_BATCH = 5000
 MAX_BATCH_RAW_BYTES = 4 * 1024 * 1024
 FAST_S = 0.5  # an answer quicker than this doubles the batch
@@ -105,6 +105,7 @@ class SyncEngine:
         self.transport = transport
         self.timeout = timeout
         self.batch = START_BATCH
+        self._failing = False
 
     def _client(self, peer: state.Peer) -> CloudClient:
         return CloudClient(
@@ -147,13 +148,16 @@ class SyncEngine:
             report.config_applied = await self._pull(client, peer.config_cursor)
             report.drained = True
         except MicrohubError as error:
-            self.batch = max(MIN_BATCH, self.batch // 2)
+            if not self._failing:  # once per outage: a dead link says nothing about batch size
+                self.batch = max(MIN_BATCH, self.batch // 2)
+            self._failing = True
             self._record_attempt(error, client.offset_ms)
             raise
         finally:
             report.bytes_sent = client.bytes_sent
             report.clock_offset_ms = client.offset_ms
             await client.close()
+        self._failing = False
         self._record_attempt(None, client.offset_ms)
         with self.db.read() as conn:
             report.acked = state.cursors(conn)
@@ -249,6 +253,7 @@ class SyncEngine:
                 started = time.monotonic()
                 answer = await client.post("/v1/push", batch.body, gzip=True)
                 elapsed = time.monotonic() - started
+                self._failing = False
                 acked = int(answer["acked_through"])
                 self._check(batch, acked, answer)
                 await asyncio.to_thread(self._store_ack, batch.lane, acked, answer, len(batch.body))
