@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from microhub.domain.journal import format_time
-from microhub.errors import Conflict, MicrohubError, ValidationError
+from microhub.errors import Conflict, MicrohubError, StorageError, ValidationError
 from microhub.services.context import Hub
 from microhub.vault import archive, keys
 from microhub.vault.targets import BackupTarget, S3Target, backup_name, parse_target
@@ -225,36 +226,51 @@ def restore(
     }
 
 
-async def _in_background_thread(hub: Hub, target: str) -> dict[str, Any]:
-    """Run one backup in a dedicated low-priority thread (not the shared executor, whose
-    threads must keep their normal priority)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[dict[str, Any]] = loop.create_future()
-
-    def work() -> None:
-        try:
-            result = backup(hub, to=target, low_priority=True)
-        except BaseException as exc:
-            loop.call_soon_threadsafe(future.set_exception, exc)
-        else:
-            loop.call_soon_threadsafe(future.set_result, result)
-
-    threading.Thread(target=work, name="microhub-backup", daemon=True).start()
-    return await future
+async def _backup_process(hub: Hub, target: str, stop: asyncio.Event) -> dict[str, Any] | None:
+    """Run one ``microhub backup`` as a child process at nice 10: the server's process (and its
+    GIL) stays free for checkouts. Returns its JSON result, or ``None`` when ``stop`` was set
+    first (the child is terminated; its partial file is cleaned up by the next backup)."""
+    args = [sys.executable, "-m", "microhub", "backup", "--data", str(hub.settings.data_dir)]
+    args += ["--to", target, "--json"]
+    for recipient in hub.settings.backup_recipients:
+        args += ["--recipient", recipient]
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    done = asyncio.ensure_future(proc.communicate())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({done, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not done.done():
+        proc.terminate()
+        await done
+        return None
+    stopped.cancel()
+    out, err = done.result()
+    try:
+        body: dict[str, Any] = json.loads(out or b"{}")
+    except ValueError:
+        body = {}
+    if proc.returncode != 0:
+        error = body.get("error", {}).get("message") or err.decode(errors="replace")[-500:]
+        raise StorageError(f"backup to {target} failed: {error}", retryable=True)
+    return body
 
 
 async def run_backup_scheduler(
     hub: Hub, *, stop: asyncio.Event, interval: float | None = None
 ) -> None:
     """Back up to every ``backup_targets`` entry now and then every ``backup_interval_minutes``
-    until ``stop`` is set. A failing target is logged and retried next time; it never stops
-    the server."""
+    until ``stop`` is set, each backup in a low-priority child process. A failing target is
+    logged and retried next time; it never stops the server."""
     period = interval if interval is not None else hub.settings.backup_interval_minutes * 60.0
     while not stop.is_set():
         for target in hub.settings.backup_targets:
+            if stop.is_set():
+                break
             try:
-                result = await _in_background_thread(hub, target)
-                log.info("backup %s written to %s", result["name"], result["target"])
+                result = await _backup_process(hub, target, stop)
+                if result is not None:
+                    log.info("backup %s written to %s", result.get("name"), result.get("target"))
             except (MicrohubError, OSError) as exc:
                 log.warning("backup to %s failed: %s", target, exc)
         try:
