@@ -25,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from microhub.cloud.admin import hub_stats, now_iso, publish_catalog
 from microhub.cloud.auth import (
@@ -87,16 +88,21 @@ async def _body(request: Request) -> bytes:
         )
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ValidationError(
-                f"request body over {MAX_BODY_BYTES} bytes",
-                field="body",
-                value=size,
-                code="too_large",
-            )
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise ValidationError(
+                    f"request body over {MAX_BODY_BYTES} bytes",
+                    field="body",
+                    value=size,
+                    code="too_large",
+                )
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise StorageError(
+            "the client went away mid-request", code="client_gone", retryable=True
+        ) from None
     return b"".join(chunks)
 
 
