@@ -41,6 +41,7 @@ __all__ = [
     "PublicKey",
     "SignatureCheck",
     "StoredRecord",
+    "add_up_problem",
     "check_order",
     "verify_series",
 ]
@@ -114,7 +115,7 @@ def _groups(rows: Iterable[StoredRecord]) -> Iterator[list[_Row]]:
         yield group
 
 
-def _add_up(body: Mapping[str, Any]) -> str | None:
+def add_up_problem(body: Mapping[str, Any]) -> str | None:
     """Why a record's own figures do not add up, or ``None`` when they do."""
     gross = body.get("gross")
     taxes = body.get("taxes", [])
@@ -405,7 +406,7 @@ def _check_record(
                 "totals_mismatch",
                 f"running totals {claimed.to_json()} should be {expected_totals.to_json()}",
             )
-    problem = _add_up(body)
+    problem = add_up_problem(body)
     if problem is not None:
         yield Finding(series, seq, "totals_mismatch", problem)
 

@@ -42,11 +42,11 @@ from microhub.domain.journal import GENESIS, VERSION, Draft, Totals, format_time
 from microhub.domain.sale import MAX_QTY
 from microhub.domain.tax import breakdown
 from microhub.domain.verify import PublicKey
-from microhub.domain.verify import _add_up as add_up  # the verifier's own add-up rules
+from microhub.domain.verify import add_up_problem as add_up  # the verifier's own add-up rules
 from microhub.errors import Conflict, ValidationError
 from microhub.services.context import Hub
 from microhub.services.devices import Device
-from microhub.services.journaling import _store as store_record
+from microhub.services.journaling import store_record
 from microhub.store import catalog as catalog_store
 from microhub.store import journal as journal_store
 from microhub.store.sqlite import Database

@@ -25,7 +25,7 @@ from microhub.services.context import Hub
 from microhub.store import journal as journal_store
 from microhub.store import outbox
 
-__all__ = ["EVENT_TYPES", "Recorded", "append_record", "event_payload", "recover"]
+__all__ = ["EVENT_TYPES", "Recorded", "append_record", "event_payload", "recover", "store_record"]
 
 EVENT_TYPES = {
     "start": "series.started",
@@ -97,7 +97,10 @@ def event_payload(draft: Draft, signature: bytes | None) -> bytes:
     return canonical({"hash": draft.hash})[:-1] + b',"record":' + draft.raw + b"," + tail[1:]
 
 
-def _store(hub: Hub, conn: sqlite3.Connection, draft: Draft, signature: bytes | None) -> Recorded:
+def store_record(
+    hub: Hub, conn: sqlite3.Connection, draft: Draft, signature: bytes | None
+) -> Recorded:
+    """Store a built (and signed, or not) record and its outbox event in the caller's transaction."""
     journal_store.append(conn, draft, signature)
     now = hub.clock.now()
     outbox.append(
@@ -141,7 +144,7 @@ def recover(hub: Hub, conn: sqlite3.Connection, series: str) -> Recorded | None:
     if signature is None:
         return None
     journal_store.set_unsigned(conn, series, [])
-    return _store(hub, conn, draft, signature)
+    return store_record(hub, conn, draft, signature)
 
 
 def append_record(
@@ -177,4 +180,4 @@ def append_record(
     if signature is None:
         pending = journal_store.unsigned_of(conn, series)
         journal_store.set_unsigned(conn, series, [*pending, draft.seq])
-    return _store(hub, conn, draft, signature)
+    return store_record(hub, conn, draft, signature)
