@@ -113,7 +113,7 @@ def test_hub_killed_mid_push_many_times(hub_dir: Path, cloud_proc: Any) -> None:
     """SIGKILL the syncing hub 8 times mid-drain; a final pass leaves the cloud exact."""
     proxy = FaultProxy(target_port=cloud_proc.port).start()
     try:
-        proxy.delay_s = 0.02
+        proxy.delay_s = 0.2  # slow enough that every kill lands mid-drain
         _join(hub_dir, cloud_proc.db, proxy.url)
         hub = open_hub(hub_dir)
         _backlog(hub, sales=60, telemetry=4000)
@@ -202,10 +202,12 @@ def test_flapping_link_with_delay(hub_dir: Path, cloud_proc: Any) -> None:
         hub = open_hub(hub_dir)
         try:
             _backlog(hub, sales=30, telemetry=6000)
-            proxy.delay_s = 0.001
+            proxy.delay_s = 0.02
             proxy.flap(up_s=0.6, down_s=0.3)
             asyncio.run(_drain(hub, timeout=120))
             proxy.steady()
+            failures = hub.db.connection.execute("SELECT failures FROM sync_peer").fetchone()[0]
+            assert failures >= 2, "the link should have dropped during the drain"
         finally:
             hub.close()
         _assert_exactly_once(hub_dir, cloud_proc.db)
@@ -218,7 +220,7 @@ def test_cloud_and_postgres_restart_during_a_drain(
 ) -> None:
     """Killing the cloud process and restarting PostgreSQL mid-drain loses and duplicates nothing."""
     proxy = FaultProxy(target_port=cloud_proc.port).start()
-    proxy.delay_s = 0.01  # slow the drain so the faults land in the middle of it
+    proxy.delay_s = 0.15  # slow the drain so the faults land in the middle of it
     _join(hub_dir, cloud_proc.db, proxy.url)
     hub = open_hub(hub_dir)
     pending_at_fault: list[int] = []
