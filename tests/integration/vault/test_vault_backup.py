@@ -282,3 +282,27 @@ def test_restored_hub_without_hub_key_says_what_to_do(hub: Hub, tmp_path: Path) 
         assert person is not None and person.name == "Kim"
     finally:
         restored.close()
+
+
+def test_stopping_the_scheduler_ends_a_running_backup(hub: Hub, tmp_path: Path) -> None:
+    """Setting stop while a scheduled backup runs returns promptly and leaves no file under a
+    backup name (only, possibly, a hidden partial file that the next backup removes)."""
+    assets = hub.settings.data_dir / "assets"
+    assets.mkdir()
+    (assets / "big.bin").write_bytes(b"\x00" * (64 << 20))
+    target = tmp_path / "bk"
+    scheduled = dataclasses.replace(
+        hub, settings=dataclasses.replace(hub.settings, backup_targets=(str(target),))
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(
+            backup_service.run_backup_scheduler(scheduled, stop=stop, interval=3600)
+        )
+        await asyncio.sleep(0)  # let the child start; then stop at once
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+
+    asyncio.run(main())
+    assert list(target.glob("*.age")) == []  # the child was stopped before it could finish
