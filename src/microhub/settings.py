@@ -74,6 +74,10 @@ class Settings:
     retention_personal_hours: int = 72  # personal fields purged this long after cloud confirmed
     retention_media_days: int = 7  # the local media cache (DATA/cache/media) is kept this long
     retention_interval_minutes: int = 60  # how often `serve` runs the retention policy
+    # Power (docs/power.md): the battery monitor `serve` records telemetry from, if any.
+    power_source: str = (
+        ""  # nut://HOST:PORT/UPS, vedirect:/dev/ttyX, mqtt://HOST:PORT/venus/ID, ...
+    )
 
     @property
     def database(self) -> Path:

@@ -11,6 +11,7 @@ import uvicorn
 from microhub.cli.common import Out, hub_command, open_from
 from microhub.errors import ValidationError
 from microhub.hub import create_app
+from microhub.hub.background import default_tasks
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "lan_url", "run_server", "serve"]
 
@@ -46,8 +47,9 @@ def run_server(
 ) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests finish and every write is committed."""
     hub = open_from(data)  # fail early with a clear error when there is no hub
+    settings = hub.settings
     hub.close()
-    app = create_app(data)
+    app = create_app(data, background=default_tasks(settings))
     config = uvicorn.Config(
         app,
         host=host,

@@ -17,12 +17,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
+from microhub.services.backup import run_backup_scheduler
 from microhub.services.context import Hub
+from microhub.services.power import run_watcher
+from microhub.services.retention import run_retention
+from microhub.services.sync import run_sync_loop
+from microhub.settings import Settings
 
-__all__ = ["BACKGROUND_TASKS", "STOP_GRACE_S", "BackgroundTask", "start_all", "stop_all"]
+__all__ = [
+    "BACKGROUND_TASKS",
+    "STOP_GRACE_S",
+    "BackgroundTask",
+    "default_tasks",
+    "start_all",
+    "stop_all",
+]
 
 BackgroundTask: TypeAlias = Callable[[Hub, asyncio.Event], Awaitable[None]]
 
@@ -30,6 +43,26 @@ BACKGROUND_TASKS: list[BackgroundTask] = []
 STOP_GRACE_S = 10.0
 
 log = logging.getLogger("microhub.hub")
+
+
+def default_tasks(settings: Settings) -> list[BackgroundTask]:
+    """What ``microhub serve`` runs beside the web app, from the hub's settings:
+
+    * sync with the cloud (returns at once on a hub that never joined one),
+    * the battery watcher when ``power_source`` is set,
+    * scheduled backups when ``backup_targets`` is set,
+    * the retention policy, always (with a passphrase-wrapped hub key it needs
+      ``MICROHUB_VAULT_PASSPHRASE``; without it the task logs the problem and retries later).
+    """
+    tasks: list[BackgroundTask] = [lambda hub, stop: run_sync_loop(hub, stop=stop)]
+    if settings.power_source:
+        source = settings.power_source
+        tasks.append(lambda hub, stop: run_watcher(hub, source_url=source, stop=stop))
+    if settings.backup_targets:
+        tasks.append(lambda hub, stop: run_backup_scheduler(hub, stop=stop))
+    passphrase = os.environ.get("MICROHUB_VAULT_PASSPHRASE")
+    tasks.append(lambda hub, stop: run_retention(hub, stop=stop, passphrase=passphrase))
+    return tasks
 
 
 def start_all(
