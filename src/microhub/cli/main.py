@@ -6,6 +6,7 @@ import click
 
 from microhub import __version__
 from microhub.cli import audit, sales, setup
+from microhub.cli import demo as demo_cli
 from microhub.cli import device as device_cli
 from microhub.cli import serve as serve_cli
 from microhub.cli import vault as vault_cli
@@ -37,7 +38,7 @@ def cli() -> None:
 
 cli.add_command(setup.init)
 cli.add_command(setup.catalog)
-cli.add_command(setup.demo)
+cli.add_command(demo_cli.demo)
 cli.add_command(sales.sell)
 cli.add_command(sales.refund)
 cli.add_command(sales.void)

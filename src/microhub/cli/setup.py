@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-from importlib.resources import as_file, files
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from microhub.bootstrap import create_hub
 from microhub.cli.common import Out, hub_command, open_from
-from microhub.cli.device import add_device_result, print_pairing
-from microhub.cli.serve import DEFAULT_HOST, DEFAULT_PORT, lan_url, run_server
 from microhub.domain.money import format_minor
 from microhub.services.catalog import import_catalog, list_catalog
-from microhub.services.context import Hub
-from microhub.services.devices import list_devices
-from microhub.settings import SETTINGS_FILE, default_data_dir
+from microhub.settings import SETTINGS_FILE
 
 
 @click.command()
@@ -139,99 +133,3 @@ def catalog_list(data: Path, as_json: bool) -> None:
     finally:
         hub.close()
     Out(as_json).emit({"items": items}, lambda c: c.print(_catalog_table(items, currency)))
-
-
-@click.command()
-@click.option(
-    "--data",
-    "data",
-    type=click.Path(path_type=Path, file_okay=False),
-    default=None,
-    help=f"Where the demo hub lives [default: {default_data_dir() / 'demo'}].",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@click.option(
-    "--serve/--no-serve",
-    default=True,
-    show_default=True,
-    help="Start the point of sale server with a manager device ready to pair (Ctrl-C stops).",
-)
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address to serve on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port to serve on.")
-def demo(data: Path | None, as_json: bool, serve: bool, host: str, port: int) -> None:
-    """Set up a demo hub with a demo catalog (or reuse it), then serve its point of sale.
-
-    Prints the URL, a one-time pairing code and a QR code for a manager phone; open the URL
-    on this computer or scan the code. --no-serve only prints what to try from the CLI.
-    """
-    folder = data or default_data_dir() / "demo"
-    created = not (folder / SETTINGS_FILE).exists()
-    if created:
-        hub = create_hub(folder, hub_name="microhub demo")
-        with as_file(files("microhub") / "data" / "demo_catalog.csv") as path:
-            import_catalog(hub, path)
-    else:
-        hub = open_from(folder)
-    try:
-        items = [i.to_json() for i in list_catalog(hub)]
-        currency = hub.settings.currency
-    finally:
-        hub.close()
-    flag = f"--data {folder}"
-    steps = [
-        f"microhub sell {flag} --item LATTE --item CAKE:2 --pay cash --tendered 20",
-        f"microhub sell {flag} --item TSHIRT --pay tap --ref T-1001",
-        f"microhub sell {flag} --item PRINT --pay invoice --qr",
-        f"microhub refund {flag} --receipt HUB-2 --item CAKE:1",
-        f"microhub close-day {flag}",
-        f"microhub verify {flag}",
-        f"microhub export {flag} --format jsonl --out ./audit",
-    ]
-    result: dict[str, Any] = {
-        "data_dir": str(folder),
-        "created": created,
-        "items": items,
-        "try": steps,
-    }
-    if serve:
-        hub = open_from(folder)
-        try:
-            result["pairing"] = add_device_result(
-                hub,
-                name=_free_device_name(hub),
-                role="manager",
-                url=lan_url(host, port),
-                ttl_s=3600,
-            )
-            result["pairing"]["local_url"] = (
-                f"http://127.0.0.1:{port}/#pair={result['pairing']['code']}"
-            )
-        finally:
-            hub.close()
-
-    def human(console: Console) -> None:
-        console.print(
-            f"[bold]microhub demo hub[/] in {folder}" + (" (new)" if created else " (existing)")
-        )
-        console.print(_catalog_table(items, currency))
-        console.print("\nSell, refund, close the day and audit — no network needed:")
-        for step in steps:
-            console.print(f"  {step}", highlight=False, soft_wrap=True)
-        if "pairing" in result:
-            console.print("\nSell from a phone or this browser:")
-            print_pairing(console, result["pairing"])
-            console.print(f"On this computer open {result['pairing']['local_url']}")
-
-    Out(as_json).emit(result, human)
-    if serve:
-        run_server(
-            folder, host=host, port=port, banner=f"serving on {lan_url(host, port)} (Ctrl-C stops)"
-        )
-
-
-def _free_device_name(hub: Hub) -> str:
-    """``demo manager``, or ``demo manager N`` when that name is taken."""
-    taken = {d.name for d in list_devices(hub.db.connection)}
-    return next(
-        n for n in (f"demo manager{f' {i}' if i else ''}" for i in range(1000)) if n not in taken
-    )
