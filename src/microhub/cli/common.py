@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
@@ -33,7 +33,9 @@ __all__ = [
     "EXIT_NO_HUB",
     "EXIT_STORAGE",
     "Out",
+    "fail",
     "hub_command",
+    "json_command",
     "open_from",
 ]
 
@@ -80,6 +82,38 @@ def _exit_code(error: MicrohubError) -> int:
     return EXIT_BAD_INPUT
 
 
+def fail(error: MicrohubError, *, as_json: bool, exit_code: int | None = None) -> NoReturn:
+    """Print ``error`` (JSON on stdout, or one line on stderr naming the field) and exit."""
+    if as_json:
+        sys.stdout.write(json.dumps({"error": error.to_dict()}, default=str) + "\n")
+    else:
+        field = error.details.get("field")
+        detail = f" [field: {field}]" if field else ""
+        stderr.print(
+            Text.assemble(("error", "bold red"), f" ({error.code}): {error.message}{detail}")
+        )
+    sys.exit(_exit_code(error) if exit_code is None else exit_code)
+
+
+def json_command(func: Callable[P, R]) -> Callable[P, R]:
+    """For commands that need no hub: add ``--json`` and turn ``MicrohubError`` into an exit."""
+
+    @click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print machine-readable JSON on stdout (errors too).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except MicrohubError as error:
+            fail(error, as_json=bool(kwargs.get("as_json")))
+
+    return wrapper
+
+
 def hub_command(func: Callable[P, R]) -> Callable[P, R]:
     """Add ``--data`` and ``--json`` and turn ``MicrohubError`` into a message and an exit code."""
 
@@ -104,18 +138,6 @@ def hub_command(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except MicrohubError as error:
-            if kwargs.get("as_json"):
-                sys.stdout.write(json.dumps({"error": error.to_dict()}, default=str) + "\n")
-            else:
-                detail = ""
-                field = error.details.get("field")
-                if field:
-                    detail = f" [field: {field}]"
-                stderr.print(
-                    Text.assemble(
-                        ("error", "bold red"), f" ({error.code}): {error.message}{detail}"
-                    )
-                )
-            sys.exit(_exit_code(error))
+            fail(error, as_json=bool(kwargs.get("as_json")))
 
     return wrapper

@@ -11,16 +11,15 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
-from microhub.cli.common import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_NO_HUB, EXIT_STORAGE, Out
-from microhub.errors import ConfigurationError, MicrohubError, StorageError, ValidationError
+from microhub.cli.common import EXIT_CHECK_FAILED, Out, fail
+from microhub.errors import MicrohubError, ValidationError
 from microhub.power.chart import soc_chart_svg
 from microhub.power.estimator import Estimate, Estimator
 from microhub.power.kit import parse_clock
@@ -46,22 +45,10 @@ R = TypeVar("R")
 stderr = Console(stderr=True, highlight=False)
 
 
-def _fail(error: MicrohubError, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps({"error": error.to_dict()}, default=str) + "\n")
-    else:
-        field = error.details.get("field")
-        detail = f" [field: {field}]" if field else ""
-        stderr.print(
-            Text.assemble(("error", "bold red"), f" ({error.code}): {error.message}{detail}")
-        )
-    if isinstance(error, TelemetryUnavailable):
-        sys.exit(EXIT_CHECK_FAILED)
-    if isinstance(error, ConfigurationError):
-        sys.exit(EXIT_NO_HUB)
-    if isinstance(error, StorageError):
-        sys.exit(EXIT_STORAGE)
-    sys.exit(EXIT_BAD_INPUT)
+def _fail(error: MicrohubError, as_json: bool) -> NoReturn:
+    """A telemetry source that cannot be read is a failed check (exit 1), not bad input."""
+    exit_code = EXIT_CHECK_FAILED if isinstance(error, TelemetryUnavailable) else None
+    fail(error, as_json=as_json, exit_code=exit_code)
 
 
 def plain_command(func: Callable[P, R]) -> Callable[P, R]:
@@ -76,7 +63,6 @@ def plain_command(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except MicrohubError as error:
             _fail(error, bool(kwargs.get("as_json")))
-            raise  # unreachable: _fail exits
 
     return wrapper
 
