@@ -291,6 +291,18 @@ class SqlCloudStore:
                 )
             org_id, name, expires, used = (str(row[0]), str(row[1]), str(row[2]), row[3])
             if used is not None:
+                again = conn.execute(
+                    self.q(
+                        "SELECT org_id, hub_id, name, key_id, public_key FROM hubs"
+                        " WHERE org_id = ? AND hub_id = ? AND key_id = ?"
+                    ),
+                    (org_id, hub_id, key_id),
+                ).fetchone()
+                used_by = conn.execute(
+                    self.q("SELECT hub_id FROM enrollments WHERE token_hash = ?"), (token_hash,)
+                ).fetchone()
+                if again is not None and used_by is not None and used_by[0] == hub_id:
+                    return self._hub(again)  # the same hub retrying its join after a crash
                 raise Conflict(
                     "this enrollment token was already used",
                     code="token_used",

@@ -12,7 +12,9 @@ Rules every backend keeps:
 * ``create_org`` raises ``Conflict`` when the name exists; ``find_org`` / ``find_hub`` raise
   ``NotFound``. ``find_hub(org_id=...)`` never returns a hub of another org.
 * ``redeem_enrollment`` is single-use and atomic: a token works once, before it expires; a second
-  use raises ``Conflict`` (code ``token_used``). A hub id or key already joined raises ``Conflict``.
+  use raises ``Conflict`` (code ``token_used``), except by the same hub id with the same key
+  (a hub retrying after a crash), which returns the same hub. A hub id or key already joined
+  raises ``Conflict``.
 * ``remember_nonce`` is atomic: it returns ``True`` the first time a ``(hub, nonce)`` is seen and
   ``False`` ever after (within the retention window), across replicas.
 * ``ingest`` opens one transaction for one hub's lane and holds that lane's lock until it ends:

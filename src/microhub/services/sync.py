@@ -18,11 +18,12 @@ from typing import Any
 import httpx
 
 from microhub.crypto.signing import generate_key_file
+from microhub.domain.verify import PublicKey
 from microhub.errors import Conflict, MicrohubError
 from microhub.services.context import Hub
 from microhub.sync import state
 from microhub.sync.backoff import Backoff
-from microhub.sync.client import CloudClient
+from microhub.sync.client import CloudClient, public_key_of
 from microhub.sync.engine import SyncEngine, SyncReport
 
 __all__ = ["DEFAULT_INTERVAL_S", "engine_for", "join", "run_sync_loop", "sync_once", "sync_status"]
@@ -42,12 +43,14 @@ async def join(
 
     Creates the hub's transport key (``DATA/keys/<id>.pem``), proves possession by signing the
     join request with it, and pins the cloud's anchor key. ``Conflict`` if already joined.
+    Safe to run again after a crash: the key is remembered before the request is sent, and the
+    cloud accepts the same token again from the same hub with the same key.
     """
     if state.load_peer(hub.db.connection, required=False) is not None:
         raise Conflict(
             "this hub has already joined a cloud", code="already_joined", details={"field": "url"}
         )
-    key = generate_key_file(hub.settings.key_dir)
+    key = _transport_key(hub)
     client = CloudClient(
         base_url=cloud_url, key_dir=hub.settings.key_dir, key_id=key.key_id, clock=hub.clock,
         transport=transport,
@@ -84,6 +87,23 @@ async def join(
         "transport_key": key.key_id,
         "cloud_key_id": peer.cloud_key_id,
     }
+
+
+def _transport_key(hub: Hub) -> PublicKey:
+    """The key a join in progress already chose (after a crash), or a new one, remembered."""
+    row = hub.db.connection.execute(
+        "SELECT value FROM meta WHERE key = 'sync_transport_key'"
+    ).fetchone()
+    if row is not None and (hub.settings.key_dir / f"{row[0]}.pem").exists():
+        return PublicKey(str(row[0]), "ed25519", public_key_of(hub.settings.key_dir, str(row[0])))
+    key = generate_key_file(hub.settings.key_dir)
+    with hub.db.write() as conn:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('sync_transport_key', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key.key_id,),
+        )
+    return key
 
 
 def engine_for(hub: Hub, *, transport: httpx.AsyncBaseTransport | None = None) -> SyncEngine:

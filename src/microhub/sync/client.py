@@ -20,15 +20,34 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from microhub.clock import Clock
 from microhub.crypto.signing import FileSigner
-from microhub.errors import Conflict, MicrohubError, NotFound, StorageError, ValidationError
+from microhub.errors import (
+    ConfigurationError,
+    Conflict,
+    MicrohubError,
+    NotFound,
+    StorageError,
+    ValidationError,
+)
 from microhub.sync.wire import SignatureParams, content_digest, signature_base, signature_headers
 
-__all__ = ["DEFAULT_TIMEOUT_S", "CloudClient"]
+__all__ = ["DEFAULT_TIMEOUT_S", "CloudClient", "public_key_of"]
 
 DEFAULT_TIMEOUT_S = 30.0
+
+
+def public_key_of(key_dir: Path, key_id: str) -> bytes:
+    """The raw public half of the Ed25519 key file ``key_dir/<key_id>.pem``."""
+    loaded = serialization.load_pem_private_key((key_dir / f"{key_id}.pem").read_bytes(), None)
+    if not isinstance(loaded, ed25519.Ed25519PrivateKey):
+        raise ConfigurationError(f"key {key_id} is not an Ed25519 key", code="bad_transport_key")
+    return loaded.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
 
 
 class CloudClient:

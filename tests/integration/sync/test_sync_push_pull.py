@@ -288,3 +288,29 @@ def test_record_with_a_forged_signature_is_a_bad_signature_reject(joined: Any) -
     report = asyncio.run(sync_once(hub))
     assert [(r["hub_seq"], r["kind"]) for r in report.rejects] == [(2, "bad_signature")]
     assert report.acked["money"] == _outbox_count(hub)
+
+
+def test_join_can_be_retried_after_a_crash_but_the_token_stays_single_use(
+    hub: Hub, cloud: EmbeddedCloud, tmp_path: Path
+) -> None:
+    """If a hub dies after the cloud accepted its join, joining again with the token works;
+    another hub cannot reuse that token."""
+    from microhub.cloud.admin import create_org, enroll_hub
+    from microhub.errors import Conflict
+    from microhub.services.sync import join
+
+    org = create_org(cloud.store, name=f"org-{tmp_path.name}")
+    token = enroll_hub(cloud.store, org=org.org.org_id, name="stall").token
+    first = asyncio.run(join(hub, cloud_url=cloud.url, token=token))
+    with hub.db.write() as conn:  # the crash: the cloud answered, the hub never stored it
+        conn.execute("DELETE FROM sync_peer")
+    again = asyncio.run(join(hub, cloud_url=cloud.url, token=token))
+    assert again["transport_key"] == first["transport_key"]
+    assert asyncio.run(sync_once(hub)).drained
+    other = create_hub(tmp_path / "other")
+    try:
+        with pytest.raises(Conflict) as caught:
+            asyncio.run(join(other, cloud_url=cloud.url, token=token))
+        assert caught.value.code == "token_used"
+    finally:
+        other.close()
