@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -12,11 +11,11 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from microhub.cli.common import EXIT_BAD_INPUT, EXIT_NO_HUB, EXIT_STORAGE, Out
+from microhub.cli.common import EXIT_NO_HUB, EXIT_STORAGE, Out, fail
 from microhub.cloud import open_store
 from microhub.cloud.admin import create_org, enroll_hub, hub_stats
 from microhub.cloud.server import serve
-from microhub.errors import ConfigurationError, MicrohubError, StorageError
+from microhub.errors import MicrohubError, StorageError
 
 __all__ = ["cloud"]
 
@@ -37,15 +36,7 @@ def cloud_command(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except MicrohubError as error:
-            if kwargs.get("as_json"):
-                sys.stdout.write(json.dumps({"error": error.to_dict()}, default=str) + "\n")
-            else:
-                stderr.print(
-                    Text.assemble(("error", "bold red"), f" ({error.code}): {error.message}")
-                )
-            if isinstance(error, ConfigurationError):
-                sys.exit(EXIT_NO_HUB)
-            sys.exit(EXIT_STORAGE if isinstance(error, StorageError) else EXIT_BAD_INPUT)
+            fail(error, as_json=bool(kwargs.get("as_json")))
 
     return wrapper
 

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from microhub.cli.common import Out, hub_command, open_from
-from microhub.hub.background import BACKGROUND_TASKS
-from microhub.services.context import Hub
 from microhub.services.sync import join as join_cloud
 from microhub.services.sync import run_sync_loop, sync_once, sync_status
 from microhub.sync.backoff import Backoff
 
 __all__ = ["join", "sync"]
-
-
-def _background_sync(hub: Hub, stop: asyncio.Event) -> Awaitable[None]:
-    """What ``microhub serve`` runs beside the web app (returns at once if never joined)."""
-    return run_sync_loop(hub, stop=stop)
-
-
-if _background_sync not in BACKGROUND_TASKS:
-    BACKGROUND_TASKS.append(_background_sync)
 
 
 @click.command()

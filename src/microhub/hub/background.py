@@ -1,13 +1,10 @@
 """Background tasks that ``microhub serve`` runs beside the web app, for as long as it serves.
 
-Other parts of microhub (sync to the cloud, the battery watcher, the backup scheduler) plug in
-here. A task is an async callable ``task(hub, stop)`` that runs until ``stop`` (an
-``asyncio.Event``) is set and then returns promptly; it must not raise for transient failures
-(log them and retry). Register it by appending to :data:`BACKGROUND_TASKS`, e.g. from the
-composition in ``microhub.cli.serve``::
-
-    from microhub.hub.background import BACKGROUND_TASKS
-    BACKGROUND_TASKS.append(lambda hub, stop: run_sync_loop(hub, stop=stop))
+A task is an async callable ``task(hub, stop)`` that runs until ``stop`` (an ``asyncio.Event``)
+is set and then returns promptly; it must not raise for transient failures (log them and retry).
+:func:`default_tasks` is the one place that decides which tasks a hub runs (sync, the battery
+watcher, scheduled backups, retention), from its settings; ``microhub serve`` passes them to
+:func:`microhub.hub.create_app`.
 
 On shutdown the server sets ``stop``, waits up to ``STOP_GRACE_S`` for every task, then cancels
 the rest, and only then closes the database.
@@ -29,7 +26,6 @@ from microhub.services.sync import run_sync_loop
 from microhub.settings import Settings
 
 __all__ = [
-    "BACKGROUND_TASKS",
     "STOP_GRACE_S",
     "BackgroundTask",
     "default_tasks",
@@ -39,7 +35,6 @@ __all__ = [
 
 BackgroundTask: TypeAlias = Callable[[Hub, asyncio.Event], Awaitable[None]]
 
-BACKGROUND_TASKS: list[BackgroundTask] = []
 STOP_GRACE_S = 10.0
 
 log = logging.getLogger("microhub.hub")
@@ -68,10 +63,10 @@ def default_tasks(settings: Settings) -> list[BackgroundTask]:
 def start_all(
     hub: Hub, tasks: list[BackgroundTask] | None = None
 ) -> tuple[asyncio.Event, list[asyncio.Task[None]]]:
-    """Start ``tasks`` (default: :data:`BACKGROUND_TASKS`); return the stop event and tasks."""
+    """Start ``tasks`` (none by default); return the stop event and the running tasks."""
     stop = asyncio.Event()
     running = []
-    for task in BACKGROUND_TASKS if tasks is None else tasks:
+    for task in tasks or []:
 
         async def guarded(task: BackgroundTask = task) -> None:
             try:

@@ -130,11 +130,18 @@ async def run_sync_loop(
     backoff: Backoff | None = None,
     engine: SyncEngine | None = None,
 ) -> None:
-    """Sync until ``stop`` is set (see the module doc). Returns at once if the hub never joined."""
-    if state.load_peer(hub.db.connection, required=False) is None:
-        log.info("sync: this hub has not joined a cloud; not syncing")
-        return
-    engine = engine or engine_for(hub)
+    """Sync until ``stop`` is set (see the module doc).
+
+    A hub that has not joined a cloud is checked again every ``interval`` seconds, so
+    ``microhub join`` while ``serve`` runs starts syncing without a restart.
+    """
+    if engine is None:
+        while state.load_peer(hub.db.connection, required=False) is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+            if stop.is_set():
+                return
+        engine = engine_for(hub)
     backoff = backoff or Backoff()
     while not stop.is_set():
         try:
