@@ -21,12 +21,21 @@ from microhub.crypto.signing import generate_key_file
 from microhub.domain.verify import PublicKey
 from microhub.errors import Conflict, MicrohubError
 from microhub.services.context import Hub
+from microhub.services.vault import mark_cloud_confirmed
 from microhub.sync import state
 from microhub.sync.backoff import Backoff
 from microhub.sync.client import CloudClient, public_key_of
 from microhub.sync.engine import SyncEngine, SyncReport
 
-__all__ = ["DEFAULT_INTERVAL_S", "engine_for", "join", "run_sync_loop", "sync_once", "sync_status"]
+__all__ = [
+    "DEFAULT_INTERVAL_S",
+    "confirm_people",
+    "engine_for",
+    "join",
+    "run_sync_loop",
+    "sync_once",
+    "sync_status",
+]
 
 DEFAULT_INTERVAL_S = 5.0
 log = logging.getLogger("microhub.sync")
@@ -119,7 +128,34 @@ def engine_for(hub: Hub, *, transport: httpx.AsyncBaseTransport | None = None) -
 async def sync_once(hub: Hub, *, engine: SyncEngine | None = None) -> SyncReport:
     """Push everything pending and pull configuration once; raises when the cloud fails."""
     state.load_peer(hub.db.connection)
-    return await (engine or engine_for(hub)).run_once()
+    return await _pass(hub, engine or engine_for(hub))
+
+
+async def _pass(hub: Hub, engine: SyncEngine) -> SyncReport:
+    """One sync pass, then tell the vault whose consent records the cloud now holds."""
+    before = state.cursors(hub.db.connection)["consent"]
+    try:
+        return await engine.run_once()
+    finally:
+        after = state.cursors(hub.db.connection)["consent"]
+        if after > before:
+            await asyncio.to_thread(confirm_people, hub, after_seq=before, through_seq=after)
+
+
+def confirm_people(hub: Hub, *, after_seq: int, through_seq: int) -> int:
+    """Mark the people whose consent events ``after_seq < hub_seq <= through_seq`` the cloud has
+    acknowledged as confirmed, which starts their retention clock (docs/vault.md)."""
+    pseudonyms = sorted(
+        {
+            str(json.loads(row[0])["piiPrincipalId"])
+            for row in hub.db.connection.execute(
+                "SELECT payload FROM outbox WHERE lane = 'consent' AND hub_seq > ?"
+                " AND hub_seq <= ? AND type = 'consent.granted'",
+                (after_seq, through_seq),
+            )
+        }
+    )
+    return mark_cloud_confirmed(hub, pseudonyms=pseudonyms) if pseudonyms else 0
 
 
 async def run_sync_loop(
@@ -145,7 +181,7 @@ async def run_sync_loop(
     backoff = backoff or Backoff()
     while not stop.is_set():
         try:
-            await engine.run_once()
+            await _pass(hub, engine)
         except MicrohubError as error:
             wait = backoff.next_delay()
             log.warning("sync failed (%s); retrying in %.1f s", error.code, wait)
