@@ -155,8 +155,9 @@ def fill_big(folder: Path, n: int) -> None:
 def run_measured(args: list[str]) -> tuple[float, float]:
     """Wall time (s) and peak RSS (MB) of one microhub command in its own process."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "microhub", *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "microhub", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -75,12 +75,21 @@ def test_outbox_payload_is_the_canonical_event(hub_dir: Path) -> None:
 
     _sell(hub_dir)
     conn = sqlite3.connect(hub_dir / "hub.sqlite")
-    rows = conn.execute("SELECT o.payload, j.body, j.hash, j.signature, j.seq FROM outbox o "
-                        "JOIN journal j ON j.seq = json_extract(o.payload, '$.seq') ORDER BY o.hub_seq")
+    rows = conn.execute(
+        "SELECT o.payload, j.body, j.hash, j.signature, j.seq FROM outbox o "
+        "JOIN journal j ON j.seq = json_extract(o.payload, '$.seq') ORDER BY o.hub_seq"
+    )
     count = 0
     for payload, body, digest, signature, seq in rows:
-        expected = canonical({"hash": digest, "record": json.loads(body), "seq": seq, "series": "HUB",
-                              "signature": base64.b64encode(signature).decode()})
+        expected = canonical(
+            {
+                "hash": digest,
+                "record": json.loads(body),
+                "seq": seq,
+                "series": "HUB",
+                "signature": base64.b64encode(signature).decode(),
+            }
+        )
         assert bytes(payload) == expected
         count += 1
     conn.close()

@@ -10,13 +10,19 @@ from hypothesis import strategies as st
 from microhub.domain.canonical import canonical
 
 scalars = (
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
     | st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=20)
 )
 values = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(st.text(alphabet=st.characters(codec="ascii"), max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(codec="ascii"), max_size=8), children, max_size=5
+        )
+    ),
     max_leaves=30,
 )
 
