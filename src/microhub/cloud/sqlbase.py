@@ -23,13 +23,30 @@ from microhub.cloud.store import (
 from microhub.errors import Conflict, NotFound
 from microhub.sync.wire import LANES, WireEvent
 
-__all__ = ["EVENT_COLUMNS", "OFFLINE_AFTER_S", "SqlCloudStore", "SqlIngestTx"]
+__all__ = ["EVENT_COLUMNS", "OFFLINE_AFTER_S", "SqlCloudStore", "SqlIngestTx", "catch_up_seconds"]
 
 EVENT_COLUMNS = (
     "org_id", "hub_id", "hub_seq", "event_id", "lane", "type", "payload", "hlc", "schema",
     "created", "received", "content_hash",
 )  # fmt: skip
 OFFLINE_AFTER_S = 60  # a record that reached the cloud later than this was created offline
+
+
+def catch_up_seconds(arrivals: Sequence[datetime]) -> list[float]:
+    """For records created offline, how long after connectivity returned each one arrived.
+
+    Connectivity "returned" when the first offline record of a wave reached the cloud; a wave
+    ends where arrivals pause for more than ``OFFLINE_AFTER_S``. The result is in arrival order.
+    """
+    out: list[float] = []
+    wave_start: datetime | None = None
+    previous: datetime | None = None
+    for moment in sorted(arrivals):
+        if previous is None or (moment - previous).total_seconds() > OFFLINE_AFTER_S:
+            wave_start = moment
+        out.append((moment - (wave_start or moment)).total_seconds())
+        previous = moment
+    return out
 
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
@@ -501,6 +518,7 @@ class SqlCloudStore:
         skew = int(hub_row[2])
         offline = offline_ok = 0
         delays: list[float] = []
+        arrivals: list[datetime] = []
         rejected = {
             int(r[0])
             for r in self._all(
@@ -526,11 +544,13 @@ class SqlCloudStore:
                 if delay > OFFLINE_AFTER_S:
                     offline += 1
                     delays.append(delay)
+                    arrivals.append(datetime.fromisoformat(str(received)))
                     if int(hub_seq) not in rejected:
                         offline_ok += 1
         missing = max(0, outbox_head - total)
         denominator = offline + missing
         delays.sort()
+        after_return = sorted(catch_up_seconds(arrivals))
         return {
             "org_id": hub.org_id,
             "hub_id": hub.hub_id,
@@ -566,5 +586,9 @@ class SqlCloudStore:
                 "success_rate": 1.0 if denominator == 0 else round(offline_ok / denominator, 4),
                 "delay_p50_s": round(delays[len(delays) // 2], 1) if delays else None,
                 "delay_max_s": round(delays[-1], 1) if delays else None,
+                "after_return_p50_s": (
+                    round(after_return[len(after_return) // 2], 1) if after_return else None
+                ),
+                "after_return_max_s": round(after_return[-1], 1) if after_return else None,
             },
         }
