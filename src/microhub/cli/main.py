@@ -8,6 +8,7 @@ from microhub import __version__
 from microhub.cli import audit, sales, setup
 from microhub.cli import demo as demo_cli
 from microhub.cli import device as device_cli
+from microhub.cli import events as events_cli
 from microhub.cli import serve as serve_cli
 from microhub.cli import vault as vault_cli
 from microhub.cli.cloud import cloud as cloud_cli
@@ -43,6 +44,7 @@ cli.add_command(sales.sell)
 cli.add_command(sales.refund)
 cli.add_command(sales.void)
 cli.add_command(sales.close_day)
+cli.add_command(events_cli.event)
 cli.add_command(audit.verify)
 cli.add_command(audit.verify_receipt)
 cli.add_command(audit.export)

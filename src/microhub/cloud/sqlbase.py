@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from microhub.cloud.store import (
     SeriesHead,
     StoredEvent,
 )
+from microhub.domain.event import Event, event_for
 from microhub.errors import Conflict, NotFound
 from microhub.sync.wire import LANES, WireEvent
 
@@ -30,6 +32,31 @@ EVENT_COLUMNS = (
     "created", "received", "content_hash",
 )  # fmt: skip
 OFFLINE_AFTER_S = 60  # a record that reached the cloud later than this was created offline
+
+
+@dataclass
+class _EventTally:
+    """Money-lane records of one event (or of no event), for the offline sync KPI."""
+
+    records: int = 0
+    offline: int = 0
+    offline_ok: int = 0
+    delays: list[float] = field(default_factory=list)
+    arrivals: list[datetime] = field(default_factory=list)
+
+    def to_json(self, event: Event | None) -> dict[str, Any]:
+        after = sorted(catch_up_seconds(self.arrivals))
+        delays = sorted(self.delays)
+        head: dict[str, Any] = event.to_json() if event else {"event_id": None, "name": None}
+        return {
+            **head,
+            "records": self.records,
+            "created_offline": self.offline,
+            "arrived_verified": self.offline_ok,
+            "success_rate": round(self.offline_ok / self.offline, 4) if self.offline else 1.0,
+            "delay_p50_s": round(delays[len(delays) // 2], 1) if delays else None,
+            "after_return_max_s": round(after[-1], 1) if after else None,
+        }
 
 
 def catch_up_seconds(arrivals: Sequence[datetime]) -> list[float]:
@@ -467,6 +494,29 @@ class SqlCloudStore:
         keys = ("org_id", "hub_id", "kind", "detail", "created")
         return [dict(zip(keys, row, strict=True)) for row in rows]
 
+    def _hub_events(self, key: tuple[str, str]) -> list[Event]:
+        """The hub's events, from the ``event.created`` records it pushed."""
+        found = []
+        for (payload,) in self._all(
+            "SELECT payload FROM events WHERE org_id = ? AND hub_id = ? AND type = 'event.created'",
+            key,
+        ):
+            try:
+                data = json.loads(bytes(payload) if not isinstance(payload, str) else payload)
+                found.append(
+                    Event(
+                        str(data["event_id"]),
+                        str(data["name"]),
+                        str(data["venue"]),
+                        datetime.fromisoformat(str(data["start"]).replace("Z", "+00:00")),
+                        datetime.fromisoformat(str(data["end"]).replace("Z", "+00:00")),
+                        str(data["timezone"]),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue  # a malformed event record is reported by verification, not here
+        return sorted(found, key=lambda e: e.starts)
+
     def stats(self, *, hub: HubRecord) -> dict[str, Any]:
         key = (hub.org_id, hub.hub_id)
         by_type = {
@@ -519,6 +569,8 @@ class SqlCloudStore:
         offline = offline_ok = 0
         delays: list[float] = []
         arrivals: list[datetime] = []
+        hub_events = self._hub_events(key)
+        per_event: dict[str, _EventTally] = {}
         rejected = {
             int(r[0])
             for r in self._all(
@@ -535,6 +587,13 @@ class SqlCloudStore:
             )
             for hub_seq, created, received in cur:
                 try:
+                    made = datetime.fromisoformat(str(created).replace("Z", "+00:00"))
+                except ValueError:
+                    made = None
+                window = event_for(hub_events, made) if made is not None else None
+                tally = per_event.setdefault(window.event_id if window else "", _EventTally())
+                tally.records += 1
+                try:
                     delay = (
                         datetime.fromisoformat(str(received))
                         - datetime.fromisoformat(str(created).replace("Z", "+00:00"))
@@ -545,6 +604,11 @@ class SqlCloudStore:
                     offline += 1
                     delays.append(delay)
                     arrivals.append(datetime.fromisoformat(str(received)))
+                    tally.offline += 1
+                    tally.delays.append(delay)
+                    tally.arrivals.append(datetime.fromisoformat(str(received)))
+                    if int(hub_seq) not in rejected:
+                        tally.offline_ok += 1
                     if int(hub_seq) not in rejected:
                         offline_ok += 1
         missing = max(0, outbox_head - total)
@@ -590,5 +654,9 @@ class SqlCloudStore:
                     round(after_return[len(after_return) // 2], 1) if after_return else None
                 ),
                 "after_return_max_s": round(after_return[-1], 1) if after_return else None,
+                "per_event": [
+                    per_event[e.event_id].to_json(e) for e in hub_events if e.event_id in per_event
+                ]
+                + ([per_event[""].to_json(None)] if "" in per_event else []),
             },
         }

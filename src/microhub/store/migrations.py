@@ -236,4 +236,18 @@ CREATE TABLE sync_anchors (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES, _V3_VAULT, _V4_SYNC)
+_V5_EVENTS = """
+-- Events: a named period at a venue; KPIs are reported per event (see services/events.py).
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    venue    TEXT NOT NULL,
+    starts   TEXT NOT NULL,
+    ends     TEXT NOT NULL,
+    timezone TEXT NOT NULL,
+    created  TEXT NOT NULL
+);
+CREATE INDEX events_starts ON events (starts);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2_DEVICES, _V3_VAULT, _V4_SYNC, _V5_EVENTS)
